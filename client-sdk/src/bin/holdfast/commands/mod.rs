@@ -1,0 +1,35 @@
+//! One module per command group.
+
+pub(crate) mod dpop;
+pub(crate) mod jwk;
+pub(crate) mod key;
+
+use std::io::Read as _;
+use std::path::Path;
+
+use crate::error::CliError;
+
+/// The argument itself, or standard input for `-`, trimmed.
+pub(crate) fn arg_or_stdin(arg: &str) -> Result<String, CliError> {
+    if arg != "-" {
+        return Ok(arg.trim().to_owned());
+    }
+    let mut input = String::new();
+    std::io::stdin()
+        .take(1 << 20)
+        .read_to_string(&mut input)
+        .map_err(|e| CliError::Failed(format!("cannot read standard input: {e}")))?;
+    Ok(input.trim().to_owned())
+}
+
+/// A small text file, trimmed.
+pub(crate) fn read_text(path: &Path) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", path.display())))?;
+    Ok(text.trim().to_owned())
+}
+
+/// Prints a JSON value on one line.
+pub(crate) fn print_json(value: &serde_json::Value) {
+    println!("{value}");
+}

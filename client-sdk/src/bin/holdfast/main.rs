@@ -1,0 +1,31 @@
+//! `holdfast`: the Holdfast command-line tool.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod error;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use crate::cli::{Cli, Command, DpopCommand, JwkCommand, KeyCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Key(KeyCommand::Generate(args)) => commands::key::generate(&args),
+        Command::Jwk(JwkCommand::Thumbprint { input }) => commands::jwk::thumbprint(&input),
+        Command::Dpop(DpopCommand::Sign(args)) => commands::dpop::sign(&args),
+        Command::Dpop(DpopCommand::Inspect { proof }) => commands::dpop::inspect(&proof),
+        Command::Dpop(DpopCommand::Verify(args)) => commands::dpop::verify(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("holdfast: {err}");
+            err.exit_code()
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! # holdfast-hw
+//!
+//! Where Holdfast keys live. Every key is a [`holdfast_proto::Signer`]:
+//!
+//! - [`SoftwareKey`]: a P-256 key in a PKCS#8 file, for development and
+//!   tests. It is always reported as software ([`KeyKind::Software`], `amr`
+//!   `swk`), so an issuer's policy can refuse it.
+//! - `TpmKey` and `PivKey` (features `tpm` and `yubikey`) arrive with their
+//!   issues; their signatures pass through [`signature`], the one place where
+//!   a device's DER or `(r, s)` output becomes a JWS signature.
+//!
+//! This crate never decides whether a key is trusted: attestation
+//! verification returns evidence, and the issuer's policy decides.
+
+#![forbid(unsafe_code)]
+
+mod kind;
+pub mod signature;
+mod software;
+#[doc(hidden)]
+pub mod testing;
+
+pub use kind::KeyKind;
+pub use software::{SoftwareKey, SoftwareKeyError};

@@ -1,0 +1,1 @@
+//! Support for the end-to-end tests (the tests themselves are in `e2e/`).
