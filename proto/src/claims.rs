@@ -28,7 +28,6 @@ pub(crate) struct ProofClaims {
 
 /// The claims of a Holdfast access token (`typ: at+jwt`, RFC 9068).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub struct AccessTokenClaims {
     /// Issuer.
     pub iss: String,

@@ -38,8 +38,10 @@
 
 mod alg;
 mod b64;
+mod challenge;
 mod claims;
 mod client_assertion;
+pub mod endpoints;
 mod error;
 mod htu;
 mod jwk;
@@ -57,6 +59,7 @@ mod token;
 mod verifying_key;
 
 pub use alg::{Alg, AlgListError, AllowedAlgs};
+pub use challenge::dpop_challenge;
 pub use claims::{AccessTokenClaims, Audience, Confirmation, TokenCheck};
 pub use client_assertion::{
     AssertionCheck, AssertionError, CLIENT_ASSERTION_TYPE, VerifiedAssertion, assertion_client_id,

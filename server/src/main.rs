@@ -1,0 +1,357 @@
+//! `holdfastd`: the Holdfast issuer.
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use holdfast_proto::{Clock, SystemClock};
+use holdfast_server::audit::{AuditEntry, AuditPages, verify_chain};
+use holdfast_server::config::{Config, ENV_OVERRIDES, LogFormat, Settings};
+use holdfast_server::keys::Keyring;
+use holdfast_server::state::{AppState, load_or_create_nonce_secret};
+use holdfast_server::store::{SledStore, Store};
+
+/// The Holdfast issuer: enrolls hardware-bound device keys and mints DPoP-bound
+/// sessions for them.
+///
+/// Configuration comes from an optional TOML file (--config), then
+/// HOLDFAST_* environment variables, then the command-line flags. With none,
+/// `holdfastd serve` runs a development issuer on http://127.0.0.1:8080 with
+/// its store in ./data. `holdfastd serve --help` lists the variables.
+#[derive(Debug, Parser)]
+#[command(name = "holdfastd", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the issuer.
+    #[command(after_long_help = env_help())]
+    Serve(ServeArgs),
+    /// Administer the issuer from its host (the server must be stopped:
+    /// the store allows one process at a time).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage the issuer's signing keys (server stopped; or use
+    /// POST /admin/keys/rotate while it runs).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Check and export the audit log (server stopped).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE", env = "HOLDFAST_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory of the store (default ./data). Overrides data_dir.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Address to listen on (default 127.0.0.1:8080). Overrides listen.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Public base URL clients use (default http://<listen>). Overrides public_url.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create the first admin principal and print a one-time enrollment
+    /// code for the admin's device.
+    Bootstrap {
+        #[command(flatten)]
+        common: Common,
+        /// Name of the admin principal.
+        #[arg(long, default_value = "admin")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Retire the signing key and create a new one. The old key stays
+    /// published until the tokens it signed have expired.
+    Rotate {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and name the first broken record (exit 1).
+    Verify {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write records as JSON lines (for a SIEM) to standard output.
+    Export {
+        #[command(flatten)]
+        common: Common,
+        /// First sequence number to export.
+        #[arg(long, default_value_t = 1)]
+        since: u64,
+    },
+}
+
+fn env_help() -> String {
+    let mut help =
+        String::from("Environment variables (each overrides the configuration key shown):\n");
+    for (var, key) in ENV_OVERRIDES {
+        help.push_str(&format!("  {var:<40} {key}\n"));
+    }
+    help
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Admin(AdminCommand::Bootstrap { common, name }) => bootstrap(&common, &name),
+        Command::Keys(KeysCommand::Rotate { common }) => rotate(&common),
+        Command::Audit(AuditCommand::Verify { common }) => audit_verify(&common),
+        Command::Audit(AuditCommand::Export { common, since }) => audit_export(&common, since),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("holdfastd: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the configuration: file, then environment, then flags.
+fn settings(common: &Common, edit: impl FnOnce(&mut Config)) -> Result<Settings, String> {
+    let mut config =
+        Config::load(common.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+    if let Some(data) = &common.data {
+        config.data_dir = data.clone();
+    }
+    edit(&mut config);
+    config.resolve().map_err(|e| e.to_string())
+}
+
+fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, String> {
+    let dir = &settings.raw.data_dir;
+    create_private_dir(dir)?;
+    let store = SledStore::open(&dir.join("store"), settings.raw.sync_writes).map_err(|e| {
+        format!("{e}\n(is holdfastd already running on this data directory? the store allows one process)")
+    })?;
+    Ok(Arc::new(store))
+}
+
+fn open_state(settings: Settings) -> Result<AppState, String> {
+    let store = open_store(&settings)?;
+    let secret = load_or_create_nonce_secret(&settings.raw.data_dir.join("nonce.secret"))
+        .map_err(|e| format!("nonce secret: {e}"))?;
+    AppState::new(settings, store, Arc::new(SystemClock), secret).map_err(|e| e.to_string())
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), String> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let settings = settings(&args.common, |config| {
+        if let Some(listen) = args.listen {
+            config.listen = listen;
+        }
+        if let Some(url) = &args.public_url {
+            config.public_url = Some(url.clone());
+        }
+    })?;
+    init_tracing(settings.raw.log_format);
+    let listen = settings.raw.listen;
+    if settings.raw.policy.danger_accept_software_keys {
+        tracing::warn!(
+            "policy.danger_accept_software_keys is on: software keys (no attestation) can enroll; \
+             set it to false in production"
+        );
+    }
+    if !settings.raw.sync_writes {
+        tracing::warn!(
+            "sync_writes is off: up to ~500 ms of acknowledged writes can be lost on a crash"
+        );
+    }
+    let state = open_state(settings)?;
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(run(state, listen))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run(state: AppState, listen: SocketAddr) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    record(
+        &state,
+        "server_started",
+        &[
+            ("listen", local.to_string()),
+            ("issuer", state.settings.issuer.clone()),
+        ],
+    );
+    tracing::info!(listen = %local, issuer = %state.settings.issuer, "holdfastd serving");
+
+    let pruner = tokio::spawn(prune_replay(state.clone()));
+    let app = holdfast_server::http::router(state.clone());
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
+    pruner.abort();
+    record(&state, "server_stopped", &[]);
+    state
+        .store
+        .flush()
+        .map_err(|e| format!("flushing the store: {e}"))?;
+    tracing::info!("holdfastd stopped; store flushed");
+    served.map_err(|e| format!("server error: {e}"))
+}
+
+/// Deletes expired replay records once a minute.
+async fn prune_replay(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match state.store.prune_replay(state.clock.now()) {
+            Ok(n) if n > 0 => tracing::debug!(removed = n, "pruned replay records"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot prune replay records"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("HOLDFAST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn record(state: &AppState, event: &str, details: &[(&str, String)]) {
+    let mut entry = AuditEntry::new(state.clock.now(), event, "system", "ok");
+    for (key, value) in details {
+        entry = entry.detail(key, value.clone());
+    }
+    if let Err(e) = state.store.append_audit(entry) {
+        tracing::error!(error = %e, "cannot append to the audit log");
+    }
+}
+
+fn bootstrap(common: &Common, name: &str) -> Result<ExitCode, String> {
+    let state = open_state(settings(common, |_| {})?)?;
+    let code = holdfast_server::enrollment::bootstrap_admin(&state, name, state.clock.now())
+        .map_err(|e| e.to_string())?;
+    state.store.flush().map_err(|e| e.to_string())?;
+    eprintln!(
+        "holdfastd: created admin principal {name:?}. Enroll the admin's device with this one-time code \
+         (valid {} s):",
+        state.settings.raw.policy.enrollment_code_ttl_secs
+    );
+    println!("{code}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rotate(common: &Common) -> Result<ExitCode, String> {
+    let settings = settings(common, |_| {})?;
+    let store = open_store(&settings)?;
+    let now = SystemClock.now();
+    let kid = Keyring::rotate(store.as_ref(), now).map_err(|e| e.to_string())?;
+    store
+        .append_audit(
+            AuditEntry::new(now, "signing_key_rotated", "cli", "ok").detail("kid", kid.clone()),
+        )
+        .map_err(|e| e.to_string())?;
+    store.flush().map_err(|e| e.to_string())?;
+    println!("{kid}");
+    eprintln!(
+        "holdfastd: new signing key {kid}; the previous key stays published until its tokens expire"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn audit_verify(common: &Common) -> Result<ExitCode, String> {
+    let settings = settings(common, |_| {})?;
+    let store = open_store(&settings)?;
+    let records = AuditPages::new(store.as_ref(), 1)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    match verify_chain(records) {
+        Ok(n) => {
+            println!("audit chain intact: {n} records");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(broken) => {
+            println!("{broken}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn audit_export(common: &Common, since: u64) -> Result<ExitCode, String> {
+    use std::io::Write as _;
+    let settings = settings(common, |_| {})?;
+    let store = open_store(&settings)?;
+    let mut out = std::io::stdout().lock();
+    for record in AuditPages::new(store.as_ref(), since) {
+        let line = serde_json::to_string(&record.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        writeln!(out, "{line}").map_err(|e| e.to_string())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

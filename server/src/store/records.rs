@@ -1,0 +1,115 @@
+//! Stored records that belong to no domain module, and the versioned
+//! envelope every record is written in.
+//!
+//! Each value on disk is JSON `{"v": N, ...record}`. Reading checks `v`, so a
+//! later format can be migrated instead of misread.
+
+use holdfast_proto::UnixTime;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+/// Format version of every record written by this build.
+pub(super) const FORMAT_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct EnvelopeOut<'a, T> {
+    v: u32,
+    #[serde(flatten)]
+    record: &'a T,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeIn<T> {
+    v: u32,
+    #[serde(flatten)]
+    record: T,
+}
+
+/// Encodes `record` in the current format.
+pub(super) fn encode<T: Serialize>(tree: &'static str, record: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(&EnvelopeOut {
+        v: FORMAT_VERSION,
+        record,
+    })
+    .map_err(|e| StoreError::Corrupt {
+        tree,
+        reason: e.to_string(),
+    })
+}
+
+/// Decodes a record, refusing formats this build does not know.
+pub(super) fn decode<T: DeserializeOwned>(
+    tree: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    let envelope: EnvelopeIn<T> =
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+            tree,
+            reason: e.to_string(),
+        })?;
+    if envelope.v != FORMAT_VERSION {
+        return Err(StoreError::Corrupt {
+            tree,
+            reason: format!(
+                "format version {} (this build reads {FORMAT_VERSION})",
+                envelope.v
+            ),
+        });
+    }
+    Ok(envelope.record)
+}
+
+/// One issuer signing key.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SigningKeyRecord {
+    /// `kid`: the key's thumbprint.
+    pub kid: String,
+    /// The private key, PKCS#8 PEM.
+    pub pkcs8_pem: String,
+    /// Creation.
+    pub created_at: UnixTime,
+    /// When it stopped signing (it stays published until its tokens expire).
+    pub retired_at: Option<UnixTime>,
+}
+
+impl core::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One entry of the revocation feed that verifiers follow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationEvent {
+    /// Position in the feed (assigned on append; 0 before).
+    pub cursor: u64,
+    /// When.
+    pub at: UnixTime,
+    /// What: `session`, `device`, `principal` or `all_before`.
+    pub kind: String,
+    /// The revoked id (empty for `all_before`).
+    pub id: String,
+    /// For `all_before`: tokens issued before this instant are dead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<UnixTime>,
+}
+
+/// A stored audit record: the entry, its sequence number and its links.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in the chain, from 1.
+    pub seq: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub entry: crate::audit::AuditEntry,
+    /// Hash of the previous record (hex; 64 zeros for the first).
+    pub prev_hash: String,
+    /// SHA-256 over `prev_hash`, `seq` and the entry (hex).
+    pub hash: String,
+}
