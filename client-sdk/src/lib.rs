@@ -2,9 +2,18 @@
 //!
 //! What a Holdfast device agent embeds, and the `holdfast` command-line tool.
 //!
-//! Today this crate holds the `holdfast` CLI's offline tools (key
-//! generation, JWK thumbprints, signing, inspecting and verifying DPoP
-//! proofs). The `DpopClient`, which makes every HTTP request DPoP-correct,
-//! arrives with the issuer.
+//! [`DpopClient`] makes every HTTP request of a device agent DPoP-correct:
+//! tokens from `client_credentials` + `private_key_jwt`, refresh before
+//! expiry, a fresh proof per request and retry, server nonces, clock skew.
+//! [`enroll`] registers a new key with an issuer. The `holdfast` binary
+//! builds its agent and admin commands on these.
 
 #![forbid(unsafe_code)]
+
+mod client;
+mod enroll;
+mod error;
+
+pub use client::DpopClient;
+pub use enroll::{Enrollment, enroll};
+pub use error::ClientError;

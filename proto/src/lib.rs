@@ -42,6 +42,7 @@ mod challenge;
 mod claims;
 mod client_assertion;
 pub mod endpoints;
+mod enrollment;
 mod error;
 mod htu;
 mod jwk;
@@ -64,6 +65,9 @@ pub use claims::{AccessTokenClaims, Audience, Confirmation, TokenCheck};
 pub use client_assertion::{
     AssertionCheck, AssertionError, CLIENT_ASSERTION_TYPE, VerifiedAssertion, assertion_client_id,
     verify_client_assertion,
+};
+pub use enrollment::{
+    ENROLL_PROOF_TYP, EnrollProofClaims, build_enrollment_proof, enrollment_code_hash,
 };
 pub use error::{ProofError, TokenError, WireCode};
 pub use htu::{Htu, HtuError};

@@ -11,6 +11,7 @@
     missing_docs
 )]
 
+mod client_sdk;
 mod issuer_flow;
 mod software_key_proofs;
 mod support;

@@ -4,23 +4,19 @@
 //! key (signature), the binding to one code (`code_hash`) and recency
 //! (`iat`); whether the challenge is live is the caller's, stateful, check.
 
-use base64ct::{Base64UrlUnpadded, Encoding as _};
 use holdfast_proto::{Alg, CompactJws, EcCurve, Jkt, Jwk, JwkError, UnixTime, VerifyingKey};
 use serde::Deserialize;
 use subtle::ConstantTimeEq as _;
 
 use super::EnrollError;
-use crate::secret::secret_hash;
 
-/// The `typ` header of an enrollment proof. Distinct from `dpop+jwt`, so an
-/// enrollment proof is never accepted as a DPoP proof, nor the reverse.
-pub const ENROLL_PROOF_TYP: &str = "holdfast-enroll+jwt";
+pub use holdfast_proto::ENROLL_PROOF_TYP;
 /// Largest distance between a proof's `iat` and the issuer's clock, seconds.
 pub const IAT_WINDOW_SECS: u64 = 300;
 
 /// The base64url SHA-256 of a code: the `code_hash` claim of a proof for it.
 pub fn code_hash(code: &str) -> String {
-    Base64UrlUnpadded::encode_string(&secret_hash(code))
+    holdfast_proto::enrollment_code_hash(code)
 }
 
 /// What a checked enrollment proof establishes: the holder of `jwk` signed

@@ -14,7 +14,7 @@ pub mod token;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tracing::Instrument as _;
@@ -37,8 +37,23 @@ pub fn router(state: AppState) -> Router {
         .merge(revocation::routes())
         .merge(admin::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), date_header))
         .layer(middleware::from_fn(trace_request))
         .with_state(state)
+}
+
+/// `Date` from the issuer's own clock, the one that judges `iat`: clients
+/// correct their skew from it (RFC 9449 §11.1 leaves the window to the
+/// server; a client that follows its `Date` lands inside it).
+async fn date_header(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(state.clock.now().as_secs());
+    if let Ok(value) = axum::http::HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::DATE, value);
+    }
+    response
 }
 
 /// One span per request with the route template (never the raw URI, which
