@@ -324,6 +324,12 @@ fn admissible(state: &AppState, device: &Device) -> Result<Principal, GrantError
             "the principal is disabled".into(),
         ));
     }
+    // Tokens go to principals with a role that uses them.
+    if !(principal.has_role(Role::Device) || principal.has_role(Role::Admin)) {
+        return Err(GrantError::InvalidClient(
+            "the principal has no role that may obtain tokens".into(),
+        ));
+    }
     Ok(principal)
 }
 

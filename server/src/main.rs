@@ -175,6 +175,8 @@ fn create_private_dir(dir: &Path) -> Result<(), String> {
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let mut prebound = None;
+    let mut bind_error = None;
     let settings = settings(&args.common, |config| {
         if let Some(listen) = args.listen {
             config.listen = listen;
@@ -182,7 +184,22 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         if let Some(url) = &args.public_url {
             config.public_url = Some(url.clone());
         }
-    })?;
+        // Port 0 asks the OS for a free port. The default public URL
+        // (`http://<listen>`) must name the port actually bound, so bind now.
+        if config.listen.port() == 0 && config.public_url.is_none() {
+            match bind_now(config.listen) {
+                Ok((listener, bound)) => {
+                    config.listen = bound;
+                    prebound = Some(listener);
+                }
+                Err(e) => bind_error = Some(e),
+            }
+        }
+    });
+    if let Some(e) = bind_error {
+        return Err(e);
+    }
+    let settings = settings?;
     init_tracing(settings.raw.log_format);
     let listen = settings.raw.listen;
     if settings.raw.policy.danger_accept_software_keys {
@@ -199,14 +216,29 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let state = open_state(settings)?;
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(run(state, listen))?;
+    runtime.block_on(run(state, listen, prebound))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run(state: AppState, listen: SocketAddr) -> Result<(), String> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+/// Binds `listen` before the runtime exists (for port 0).
+fn bind_now(listen: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), String> {
+    let error = |e: std::io::Error| format!("cannot listen on {listen}: {e}");
+    let listener = std::net::TcpListener::bind(listen).map_err(error)?;
+    listener.set_nonblocking(true).map_err(error)?;
+    let bound = listener.local_addr().map_err(error)?;
+    Ok((listener, bound))
+}
+
+async fn run(
+    state: AppState,
+    listen: SocketAddr,
+    prebound: Option<std::net::TcpListener>,
+) -> Result<(), String> {
+    let listener = match prebound {
+        Some(listener) => tokio::net::TcpListener::from_std(listener),
+        None => tokio::net::TcpListener::bind(listen).await,
+    }
+    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     record(
         &state,
@@ -273,13 +305,28 @@ async fn shutdown_signal() {
 
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("HOLDFAST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, bad_filter) = match std::env::var("HOLDFAST_LOG") {
+        Ok(spec) => match EnvFilter::try_new(&spec) {
+            Ok(filter) => (filter, None),
+            Err(e) => (
+                EnvFilter::new("info"),
+                Some(format!(
+                    "HOLDFAST_LOG {spec:?} is invalid ({e}); using info"
+                )),
+            ),
+        },
+        Err(_) => (EnvFilter::new("info"), None),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
+    }
+    if let Some(warning) = bad_filter {
+        tracing::warn!("{warning}");
     }
 }
 

@@ -97,7 +97,7 @@ impl AppState {
 /// nonces.
 ///
 /// # Errors
-/// An IO error, or a file that is not 64 hex digits.
+/// An IO error, or a file that is not a base64url secret of at least 32 bytes.
 pub fn load_or_create_nonce_secret(path: &Path) -> std::io::Result<NonceSecret> {
     use std::io::Write as _;
     let invalid = |msg: &str| {
