@@ -6,13 +6,15 @@
 //! tokens from `client_credentials` + `private_key_jwt`, refresh before
 //! expiry, a fresh proof per request and retry, server nonces, clock skew.
 //! [`enroll`] registers a new key with an issuer. The `holdfast` binary
-//! builds its agent and admin commands on these.
+//! builds its agent and admin commands on these. [`har::scrub`] masks the
+//! secrets in a HAR capture before it is shared.
 
 #![forbid(unsafe_code)]
 
 mod client;
 mod enroll;
 mod error;
+pub mod har;
 
 pub use client::DpopClient;
 pub use enroll::{Enrollment, enroll};

@@ -32,6 +32,9 @@ pub(crate) enum Command {
     /// Sign, inspect and verify DPoP proofs.
     #[command(subcommand)]
     Dpop(DpopCommand),
+    /// Make HAR captures safe to share.
+    #[command(subcommand)]
+    Har(HarCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,4 +152,34 @@ pub(crate) struct TokenArg {
     /// Read the access token from a file.
     #[arg(long, value_name = "FILE", conflicts_with = "access_token")]
     pub(crate) access_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HarCommand {
+    /// Mask the tokens, cookies and keys in a HAR file so it can be shared.
+    ///
+    /// Masked with "[REDACTED by holdfast]": credential headers (Authorization,
+    /// DPoP, DPoP-Nonce, Cookie, Set-Cookie, API keys, any *token* or *secret*
+    /// header), every cookie value, secret query parameters, form fields and
+    /// JSON members (access_token, refresh_token, id_token, client_assertion,
+    /// code, password, …), and JWTs or Bearer/DPoP credentials anywhere. The
+    /// entries and their structure are kept. A summary goes to standard error.
+    /// See docs/har-scrub.md.
+    Scrub(HarScrubArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HarScrubArgs {
+    /// The HAR file, or `-` for standard input.
+    #[arg(value_name = "IN.har|-")]
+    pub(crate) input: PathBuf,
+    /// Write the scrubbed HAR here (default: standard output).
+    #[arg(short, long, value_name = "OUT.har", conflicts_with = "in_place")]
+    pub(crate) output: Option<PathBuf>,
+    /// Overwrite OUT.har if it exists.
+    #[arg(long, requires = "output")]
+    pub(crate) force: bool,
+    /// Replace IN.har with its scrubbed version.
+    #[arg(long)]
+    pub(crate) in_place: bool,
 }

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Dpop(DpopCommand::Sign(args)) => commands::dpop::sign(&args),
         Command::Dpop(DpopCommand::Inspect { proof }) => commands::dpop::inspect(&proof),
         Command::Dpop(DpopCommand::Verify(args)) => commands::dpop::verify(&args),
+        Command::Har(cli::HarCommand::Scrub(args)) => commands::har::scrub(&args),
     };
     match result {
         Ok(code) => code,

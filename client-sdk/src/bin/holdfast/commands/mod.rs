@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub(crate) mod dpop;
+pub(crate) mod har;
 pub(crate) mod jwk;
 pub(crate) mod key;
 
