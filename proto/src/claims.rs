@@ -91,8 +91,8 @@ pub struct Confirmation {
 pub struct TokenCheck<'a> {
     /// The expected `iss`.
     pub issuer: &'a str,
-    /// This resource's audience.
-    pub audience: &'a str,
+    /// Acceptable audiences: `aud` must name at least one.
+    pub audiences: &'a [String],
     /// The verifier's time.
     pub now: UnixTime,
     /// Allowed clock difference for `exp` and `nbf`, in seconds.
@@ -108,7 +108,7 @@ impl AccessTokenClaims {
         if self.iss != check.issuer {
             return Err(TokenError::IssuerMismatch);
         }
-        if !self.aud.contains(check.audience) {
+        if !check.audiences.iter().any(|a| self.aud.contains(a)) {
             return Err(TokenError::AudienceMismatch);
         }
         if check.now.minus(check.leeway) >= self.exp {
@@ -145,7 +145,7 @@ mod tests {
     fn check(now: u64) -> TokenCheck<'static> {
         TokenCheck {
             issuer: "https://issuer.example",
-            audience: "api",
+            audiences: Box::leak(vec!["other".to_owned(), "api".to_owned()].into_boxed_slice()),
             now: UnixTime::from_secs(now),
             leeway: 5,
         }
@@ -182,7 +182,8 @@ mod tests {
         other.issuer = "https://evil.example";
         assert_eq!(claims().check(&other), Err(TokenError::IssuerMismatch));
         let mut other = check(950);
-        other.audience = "other";
+        let audiences = ["other".to_owned(), "another".to_owned()];
+        other.audiences = &audiences;
         assert_eq!(claims().check(&other), Err(TokenError::AudienceMismatch));
     }
 

@@ -60,8 +60,11 @@ pub struct TokensConfig {
     pub refresh_token_ttl_secs: u64,
     /// Longest a session lives, however often refreshed. Default 7 days.
     pub session_ttl_secs: u64,
-    /// `aud` of access tokens unless a device has its own. Default `["holdfast"]`.
+    /// `aud` of access tokens unless the client has its own. Default `["holdfast"]`.
     pub audience: Vec<String>,
+    /// `aud` per client, keyed by device id (`client_id`) or principal name;
+    /// a device id entry wins. Example: `client_audience = { alice = ["payments-api"] }`.
+    pub client_audience: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// `[dpop]`.
@@ -166,6 +169,7 @@ impl Default for TokensConfig {
             refresh_token_ttl_secs: 86_400,
             session_ttl_secs: 7 * 86_400,
             audience: vec!["holdfast".to_owned()],
+            client_audience: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -337,6 +341,16 @@ impl Config {
                 return Err(ConfigError(format!("{key} must be at least 1")));
             }
         }
+        if let Some((client, _)) = self
+            .tokens
+            .client_audience
+            .iter()
+            .find(|(_, aud)| aud.is_empty())
+        {
+            return Err(ConfigError(format!(
+                "tokens.client_audience.{client} must name at least one audience"
+            )));
+        }
         if self.tokens.audience.is_empty() {
             return Err(ConfigError(
                 "tokens.audience must name at least one audience".into(),
@@ -368,6 +382,15 @@ impl Config {
             admin_cidrs,
             resource_servers,
             accepted_kinds,
+            known_audiences: {
+                let mut all: Vec<String> = self.tokens.audience.clone();
+                for aud in self.tokens.client_audience.values().flatten() {
+                    if !all.contains(aud) {
+                        all.push(aud.clone());
+                    }
+                }
+                all
+            },
             raw: self.clone(),
         })
     }
@@ -392,6 +415,9 @@ pub struct Settings {
     pub resource_servers: Vec<(String, [u8; 32])>,
     /// Key kinds the policy admits.
     pub accepted_kinds: Vec<KeyKind>,
+    /// Every audience this issuer puts in tokens (default and per client):
+    /// what its own endpoints accept.
+    pub known_audiences: Vec<String>,
     /// The file values, for everything not parsed further.
     pub raw: Config,
 }

@@ -461,7 +461,14 @@ fn issue(
 ) -> Result<TokenResponse, GrantError> {
     let tokens = &state.settings.raw.tokens;
     let ttl = tokens.access_token_ttl_secs;
-    let audience = match tokens.audience.as_slice() {
+    // RFC 9068 §3: `aud` per client when configured (device id first,
+    // then principal name), else the default.
+    let audience = tokens
+        .client_audience
+        .get(device.id.as_str())
+        .or_else(|| tokens.client_audience.get(&principal.name))
+        .unwrap_or(&tokens.audience);
+    let audience = match audience.as_slice() {
         [one] => Audience::One(one.clone()),
         many => Audience::Many(many.to_vec()),
     };
@@ -531,6 +538,27 @@ fn refused(
         .detail("check", err.check())
         .detail("reason", err.to_string()),
     );
+}
+
+/// Verifies an access token this issuer minted: a published key, our
+/// `iss`, an audience we issue, `exp`/`nbf` with `leeway`. Whether its
+/// session, device and principal are still alive is the caller's next check.
+///
+/// # Errors
+/// The first failed check as a [`holdfast_proto::TokenError`].
+pub(crate) fn verify_issued_token(
+    state: &AppState,
+    token: &str,
+    now: UnixTime,
+    leeway: u64,
+) -> Result<AccessTokenClaims, holdfast_proto::TokenError> {
+    let check = holdfast_proto::TokenCheck {
+        issuer: &state.settings.issuer,
+        audiences: &state.settings.known_audiences,
+        now,
+        leeway,
+    };
+    holdfast_proto::verify_access_token(token, &*state.keyring(), &check)
 }
 
 /// Appends to the audit log; a failure is logged (the request's own outcome

@@ -48,6 +48,23 @@ pub fn revoke(
     reason: &str,
     now: UnixTime,
 ) -> Result<RevocationEvent, RevokeError> {
+    revoke_noted(state, target, actor, ip, reason, None, now)
+}
+
+/// As [`revoke`], with a person's explanation (`note`) kept in the audit
+/// record beside the machine-readable `reason`.
+///
+/// # Errors
+/// [`RevokeError::NotFound`] for an unknown target; storage failures.
+pub fn revoke_noted(
+    state: &AppState,
+    target: &Target,
+    actor: &str,
+    ip: Option<&str>,
+    reason: &str,
+    note: Option<&str>,
+    now: UnixTime,
+) -> Result<RevocationEvent, RevokeError> {
     let store = state.store.as_ref();
     let (kind, id, before) = match target {
         Target::Session(sid) => {
@@ -104,6 +121,9 @@ pub fn revoke(
     }
     if let Some(before) = before {
         entry = entry.detail("before", before.as_secs());
+    }
+    if let Some(note) = note {
+        entry = entry.detail("note", note);
     }
     audit(state, entry);
     Ok(event)

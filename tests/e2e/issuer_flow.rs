@@ -481,3 +481,26 @@ async fn restart_keeps_sessions_devices_and_replay_cache() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn audience_is_configurable_per_client() {
+    let server = Server::start(|c| {
+        c.tokens
+            .client_audience
+            .insert("alice".into(), vec!["payments-api".into()]);
+    })
+    .await;
+    let mut admin = admin_agent(&server).await;
+    let mut alice = enrolled_agent(&server, &mut admin, "alice").await;
+    let now = server.now();
+    let alice_tokens = alice.login(now).await.unwrap();
+    let introspected = server.introspect(&alice_tokens.access).await;
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["aud"], "payments-api");
+    // Everyone else gets the default audience.
+    let admin_tokens = admin.login(now).await.unwrap();
+    assert_eq!(
+        server.introspect(&admin_tokens.access).await["aud"],
+        "holdfast"
+    );
+}

@@ -46,7 +46,7 @@ fn claims() -> AccessTokenClaims {
 fn check() -> TokenCheck<'static> {
     TokenCheck {
         issuer: "https://issuer.example",
-        audience: "api",
+        audiences: Box::leak(vec!["api".to_owned()].into_boxed_slice()),
         now: UnixTime::from_secs(NOW + 10),
         leeway: 5,
     }

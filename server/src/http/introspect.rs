@@ -21,9 +21,7 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Json, Router};
 use holdfast_proto::endpoints::INTROSPECT_PATH;
-use holdfast_proto::{
-    AccessTokenClaims, Confirmation, TokenCheck, TokenError, UnixTime, verify_access_token,
-};
+use holdfast_proto::{AccessTokenClaims, Confirmation, TokenError, UnixTime};
 use serde::{Deserialize, Serialize};
 use tracing::field::Empty;
 
@@ -83,21 +81,7 @@ pub(super) fn verify_issued(
     now: UnixTime,
     leeway: u64,
 ) -> Result<AccessTokenClaims, TokenError> {
-    let keyring = state.keyring();
-    let mut result = Err(TokenError::AudienceMismatch);
-    for audience in &state.settings.raw.tokens.audience {
-        let check = TokenCheck {
-            issuer: &state.settings.issuer,
-            audience,
-            now,
-            leeway,
-        };
-        result = verify_access_token(token, &*keyring, &check);
-        if !matches!(result, Err(TokenError::AudienceMismatch)) {
-            break;
-        }
-    }
-    result
+    crate::issuer::verify_issued_token(state, token, now, leeway)
 }
 
 /// A compact JWS has three parts; refresh tokens are base64url and have one.

@@ -11,8 +11,7 @@ use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use holdfast_proto::{
-    AccessTokenClaims, Htu, NonceCheck, ProofCheck, TokenCheck, TokenError, UnixTime,
-    single_dpop_header, verify_access_token,
+    AccessTokenClaims, Htu, NonceCheck, ProofCheck, UnixTime, single_dpop_header,
 };
 use ipnet::IpNet;
 
@@ -212,25 +211,8 @@ fn verify_token(
     token: &str,
     now: UnixTime,
 ) -> Result<AccessTokenClaims, Refusal> {
-    let keyring = state.keyring();
-    let mut failure = TokenError::AudienceMismatch;
-    for audience in &state.settings.raw.tokens.audience {
-        let check = TokenCheck {
-            issuer: &state.settings.issuer,
-            audience,
-            now,
-            leeway: LEEWAY_SECS,
-        };
-        match verify_access_token(token, &*keyring, &check) {
-            Ok(claims) => return Ok(claims),
-            Err(TokenError::AudienceMismatch) => {}
-            Err(e) => {
-                failure = e;
-                break;
-            }
-        }
-    }
-    Err(Refusal::invalid_token(failure.check(), failure.to_string()))
+    crate::issuer::verify_issued_token(state, token, now, LEEWAY_SECS)
+        .map_err(|failure| Refusal::invalid_token(failure.check(), failure.to_string()))
 }
 
 /// RFC 9449 §7.1: the proof is for this method and URI (under the public

@@ -77,7 +77,7 @@ pub(super) async fn revoke(
     caller: AdminCaller,
     AdminPath(id): AdminPath,
 ) -> Result<Json<RevocationEvent>, ApiError> {
-    revoke_for(&state, &caller, &Target::Device(device_id(&id)?))
+    revoke_for(&state, &caller, &Target::Device(device_id(&id)?), None)
 }
 
 /// An id that is not a device id names no device.

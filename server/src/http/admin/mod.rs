@@ -31,7 +31,7 @@ pub use step_up::{RecentSession, StepUp, StepUpRequired};
 
 use crate::audit::AuditEntry;
 use crate::http::error::ApiError;
-use crate::revocation::{RevokeError, Target, revoke};
+use crate::revocation::{RevokeError, Target, revoke_noted};
 use crate::state::AppState;
 use crate::store::RevocationEvent;
 
@@ -75,20 +75,23 @@ fn admin_action(caller: &AdminCaller, now: UnixTime, action: &str) -> AuditEntry
         .detail("sid", caller.session.id.as_str())
 }
 
-/// Revokes `target` for `caller`; [`revoke`] writes the audit record (actor
-/// `admin:<id>`, the caller's address, reason `admin`).
+/// Revokes `target` for `caller`; [`revoke_noted`] writes the audit record
+/// (actor `admin:<id>`, the caller's address, reason `admin`, and the
+/// admin's `note` if any).
 fn revoke_for(
     state: &AppState,
     caller: &AdminCaller,
     target: &Target,
+    note: Option<&str>,
 ) -> Result<Json<RevocationEvent>, ApiError> {
     let ip = caller.ip.to_string();
-    revoke(
+    revoke_noted(
         state,
         target,
         &caller.actor(),
         Some(&ip),
         "admin",
+        note,
         state.clock.now(),
     )
     .map(Json)

@@ -28,5 +28,5 @@ pub(super) async fn revoke(
     AdminPath(id): AdminPath,
 ) -> Result<Json<RevocationEvent>, ApiError> {
     let id: PrincipalId = id.parse().map_err(|_| ApiError::not_found("principal"))?;
-    revoke_for(&state, &caller, &Target::Principal(id))
+    revoke_for(&state, &caller, &Target::Principal(id), None)
 }

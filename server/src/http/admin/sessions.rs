@@ -23,12 +23,17 @@ pub(super) struct SessionFilter {
     device: Option<DeviceId>,
 }
 
-/// `{"before": <unix seconds>}`; `before` defaults to now.
+/// `{"before": <unix seconds>, "reason": "…"}`; `before` defaults to now,
+/// `reason` (why, for the audit record) is optional.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RevokeAll {
     before: Option<u64>,
+    reason: Option<String>,
 }
+
+/// Longest `reason` kept in the audit record, in characters.
+const MAX_REASON_CHARS: usize = 500;
 
 /// `GET /admin/sessions[?principal=&device=]` → `{"sessions": [Session…]}`.
 pub(super) async fn list(
@@ -53,7 +58,7 @@ pub(super) async fn revoke(
     AdminPath(sid): AdminPath,
 ) -> Result<Json<RevocationEvent>, ApiError> {
     let sid: SessionId = sid.parse().map_err(|_| ApiError::not_found("session"))?;
-    revoke_for(&state, &caller, &Target::Session(sid))
+    revoke_for(&state, &caller, &Target::Session(sid), None)
 }
 
 /// `POST /admin/revoke-all` (step-up) → `RevocationEvent`: every session
@@ -73,5 +78,8 @@ pub(super) async fn revoke_all(
             "before must not be in the future",
         ));
     }
-    revoke_for(&state, &caller, &Target::AllBefore(before))
+    let note: Option<String> = body
+        .reason
+        .map(|r| r.chars().take(MAX_REASON_CHARS).collect());
+    revoke_for(&state, &caller, &Target::AllBefore(before), note.as_deref())
 }

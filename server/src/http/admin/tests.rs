@@ -771,6 +771,22 @@ async fn revoke_all_takes_an_instant_but_not_a_future_one() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["before"], issuer.now().as_secs() - 10);
+    let with_reason = json!({ "reason": "laptop stolen at the airport" });
+    let (status, _, body) = send(
+        &issuer,
+        call(
+            &issuer,
+            &admin,
+            "POST",
+            "/admin/revoke-all",
+            Some(&with_reason),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let record = last_audit(&issuer, "revocation");
+    assert_eq!(record.entry.details["note"], "laptop stolen at the airport");
+    assert_eq!(record.entry.details["reason"], "admin");
     let typo = json!({ "befor": 1 });
     let (status, _, body) = send(
         &issuer,
