@@ -2,13 +2,17 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 /// Holdfast: hardware-bound, DPoP-protected sessions.
 ///
-/// These commands work offline: they create keys, compute thumbprints and
-/// sign, inspect or verify DPoP proofs (RFC 9449), for example proofs found
-/// in logs or HAR captures.
+/// The device agent: `enroll` this machine with an issuer, then `token`,
+/// `request` and `status`; admins manage the issuer with `admin`. Their
+/// state (issuer, device id, key file) lives in the agent directory.
+///
+/// Offline tools: `key`, `jwk` and `dpop` create keys, compute thumbprints
+/// and sign, inspect or verify DPoP proofs (RFC 9449), for example proofs
+/// found in logs or HAR captures; `har scrub` masks secrets in HAR files.
 #[derive(Debug, Parser)]
 #[command(
     name = "holdfast",
@@ -17,6 +21,11 @@ use clap::{Args, Parser, Subcommand};
     max_term_width = 100
 )]
 pub(crate) struct Cli {
+    /// The agent directory, holding agent.json and the default key file.
+    /// Default: $HOLDFAST_AGENT_DIR, else $XDG_CONFIG_HOME/holdfast, else
+    /// ~/.config/holdfast.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) agent_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -35,6 +44,41 @@ pub(crate) enum Command {
     /// Make HAR captures safe to share.
     #[command(subcommand)]
     Har(HarCommand),
+    /// Enroll this device with an issuer, redeeming a one-time code.
+    ///
+    /// Creates (or reuses) the device key, proves possession of it to the
+    /// issuer with the code an admin gave you, and saves the identity in the
+    /// agent directory (agent.json). Exactly one of --software, --tpm,
+    /// --yubikey. The code can also come from $HOLDFAST_ENROLLMENT_CODE, which
+    /// keeps it out of the process list.
+    Enroll(EnrollArgs),
+    /// Get an access token and show its header and claims (not the token).
+    ///
+    /// Each run of holdfast starts a new session: the SDK keeps tokens in
+    /// memory only, so this is a fresh token from a new client_credentials
+    /// grant, and it is gone when the command ends. The token itself is a
+    /// secret and is printed only with --raw.
+    Token(TokenArgs),
+    /// Send a DPoP-signed HTTP request, like curl.
+    ///
+    /// The request carries `Authorization: DPoP <token>` and a fresh proof
+    /// for this method and URL (with ath); a server nonce is fetched and the
+    /// request retried when asked. The body goes to standard output, the
+    /// status line (and headers with -i) to standard error. Exit status: 0
+    /// for a 2xx answer, 1 otherwise. Each run starts a new session.
+    Request(RequestArgs),
+    /// Show this agent's identity and whether it can get a session now.
+    ///
+    /// Exit status: 0 when a session was obtained, 1 when not enrolled or
+    /// the issuer refuses or cannot be reached.
+    Status(StatusArgs),
+    /// Manage the issuer: devices, sessions, principals, codes, keys, audit.
+    ///
+    /// The agent's identity must belong to an admin (a principal enrolled
+    /// with an admin code; the first one comes from `holdfastd admin
+    /// bootstrap`), and the request must come from an address in the
+    /// issuer's admin.allowed_cidrs (default: the issuer's own host).
+    Admin(AdminArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,4 +226,282 @@ pub(crate) struct HarScrubArgs {
     /// Replace IN.har with its scrubbed version.
     #[arg(long)]
     pub(crate) in_place: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("key_kind").required(true).args(["software", "tpm", "yubikey"])))]
+pub(crate) struct EnrollArgs {
+    /// The issuer's URL, e.g. https://holdfast.example.
+    #[arg(long, value_name = "URL")]
+    pub(crate) server: String,
+    /// The one-time enrollment code from your admin.
+    #[arg(
+        long,
+        value_name = "CODE",
+        // A base64url code may begin with `-`.
+        allow_hyphen_values = true,
+        env = "HOLDFAST_ENROLLMENT_CODE",
+        hide_env_values = true
+    )]
+    pub(crate) code: String,
+    /// A software key in a file: for development only (it can be copied, so
+    /// production issuers refuse it).
+    #[arg(long)]
+    pub(crate) software: bool,
+    /// A key inside this machine's TPM 2.0 (arrives with issue 6).
+    #[arg(long)]
+    pub(crate) tpm: bool,
+    /// A key on a YubiKey's PIV applet (arrives with issue 7).
+    #[arg(long)]
+    pub(crate) yubikey: bool,
+    /// The software key file (default: <agent dir>/device.pem). Created with
+    /// mode 0600 if missing; an existing valid key is reused, anything else
+    /// there is never overwritten.
+    #[arg(long, value_name = "FILE", requires = "software")]
+    pub(crate) key_file: Option<PathBuf>,
+    /// The TPM's TCTI, e.g. device:/dev/tpmrm0 (with --tpm).
+    #[arg(long, value_name = "TCTI", requires = "tpm")]
+    pub(crate) tpm_tcti: Option<String>,
+    /// The PIV slot, e.g. 9a (with --yubikey).
+    #[arg(long, value_name = "SLOT", requires = "yubikey")]
+    pub(crate) piv_slot: Option<String>,
+    /// The device's name at the issuer (default: the host name).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// Enroll even though this agent directory already holds an identity,
+    /// replacing it (the old device stays enrolled until an admin revokes it).
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    /// Print only the access token (a secret: for scripts, not for logs).
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) raw: bool,
+    /// Print the decoded header and claims as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RequestArgs {
+    /// The HTTP method, e.g. GET or POST.
+    #[arg(value_name = "METHOD")]
+    pub(crate) method: String,
+    /// The URL.
+    #[arg(value_name = "URL")]
+    pub(crate) url: String,
+    /// Send this body: the text itself, @FILE for a file's bytes, or @- for
+    /// standard input. Sets Content-Type application/x-www-form-urlencoded
+    /// unless a Content-Type header is given (like curl).
+    #[arg(short = 'd', long = "data", value_name = "DATA|@FILE")]
+    pub(crate) data: Option<String>,
+    /// Add a header, e.g. -H 'Accept: application/json'; repeatable.
+    /// Authorization and DPoP are set by holdfast.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub(crate) headers: Vec<String>,
+    /// Also print the response headers (to standard error).
+    #[arg(short = 'i', long = "include")]
+    pub(crate) include: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// Print the state and the session check as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AdminArgs {
+    /// Print the server's JSON instead of tables (for scripts).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    #[command(subcommand)]
+    pub(crate) command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// List, show, disable, enable and revoke devices.
+    #[command(subcommand)]
+    Devices(AdminDevicesCommand),
+    /// List and revoke sessions.
+    #[command(subcommand)]
+    Sessions(AdminSessionsCommand),
+    /// List and revoke principals (people and services).
+    #[command(subcommand)]
+    Principals(AdminPrincipalsCommand),
+    /// End every session that began before an instant, yours included.
+    ///
+    /// One record at the issuer, pushed to every verifier through the
+    /// revocation feed: every device must start a new session. Asks for
+    /// confirmation unless --yes. Needs a recent login (step-up), which a
+    /// holdfast run always has: each run starts a new session.
+    RevokeAll(RevokeAllArgs),
+    /// Rotate the issuer's token-signing key.
+    #[command(subcommand)]
+    Keys(AdminKeysCommand),
+    /// Create one-time enrollment codes.
+    #[command(subcommand)]
+    Codes(AdminCodesCommand),
+    /// Read and check the hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AdminAuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminDevicesCommand {
+    /// List devices.
+    List {
+        /// Only this principal's devices (a principal id p-…, or a name).
+        #[arg(long, value_name = "P")]
+        principal: Option<String>,
+    },
+    /// Show one device.
+    Show {
+        /// The device id (d-…).
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Disable a device: no new sessions or refreshes until enabled again.
+    /// Tokens already issued stay valid until they expire; revoke to end them.
+    Disable {
+        /// The device id (d-…).
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Enable a disabled device.
+    Enable {
+        /// The device id (d-…).
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Revoke a device for good: its sessions end now, verifiers are told.
+    Revoke {
+        /// The device id (d-…).
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminSessionsCommand {
+    /// List sessions, revoked and expired ones included.
+    List {
+        /// Only this principal's sessions (a principal id p-…, or a name).
+        #[arg(long, value_name = "P")]
+        principal: Option<String>,
+        /// Only this device's sessions (d-…).
+        #[arg(long, value_name = "D")]
+        device: Option<String>,
+    },
+    /// Revoke one session and its tokens.
+    Revoke {
+        /// The session id (s-…).
+        #[arg(value_name = "SID")]
+        sid: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminPrincipalsCommand {
+    /// List principals.
+    List,
+    /// Disable a principal for good and end its devices' sessions.
+    Revoke {
+        /// The principal id (p-…), or a name.
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RevokeAllArgs {
+    /// Sessions begun before this instant die: Unix seconds, or `now`.
+    #[arg(long, value_name = "UNIX|now", default_value = "now")]
+    pub(crate) before: String,
+    /// Why, for the audit log (e.g. "signing key leaked, incident 42").
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) reason: String,
+    /// Do not ask for confirmation (required when standard input is not a
+    /// terminal).
+    #[arg(long)]
+    pub(crate) yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminKeysCommand {
+    /// Retire the active signing key and sign with a new one from now on.
+    /// Tokens signed by the old key stay valid until they expire.
+    Rotate,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCodesCommand {
+    /// Create a one-time enrollment code for a principal and print it once.
+    Create(CodesCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CodesCreateArgs {
+    /// The principal's name; created with --roles if it does not exist.
+    #[arg(long, value_name = "P")]
+    pub(crate) principal: String,
+    /// The principal's roles (an existing principal's must match exactly).
+    /// An admin code needs a recent login (step-up).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "ROLE,…")]
+    pub(crate) roles: Vec<RoleArg>,
+    /// The key kinds the code allows, e.g. tpm,yubikey.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        required = true,
+        value_name = "KIND,…"
+    )]
+    pub(crate) kinds: Vec<KindArg>,
+    /// How long the code stays valid: 30m, 1h, 7d, or seconds (default: the
+    /// issuer's policy.enrollment_code_ttl_secs).
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) ttl: Option<String>,
+}
+
+/// A principal's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RoleArg {
+    /// May get tokens for its devices.
+    Device,
+    /// May also use the admin API.
+    Admin,
+}
+
+/// A key kind an enrollment code allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KindArg {
+    /// A key in a file (development only).
+    Software,
+    /// A TPM 2.0 key.
+    Tpm,
+    /// A YubiKey PIV key.
+    Yubikey,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminAuditCommand {
+    /// Show the last records.
+    Tail {
+        /// How many records.
+        #[arg(short = 'n', value_name = "N", default_value_t = 20)]
+        n: u64,
+    },
+    /// Walk the whole hash chain at the issuer; exit 1 if it is broken.
+    Verify,
+    /// Print records as JSON lines, oldest first.
+    Export {
+        /// Start at this sequence number (records are numbered from 1).
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        since: u64,
+    },
 }

@@ -1,10 +1,18 @@
 //! One module per command group.
 
+pub(crate) mod admin;
+pub(crate) mod agent;
 pub(crate) mod dpop;
+pub(crate) mod enroll;
 pub(crate) mod har;
 pub(crate) mod jwk;
 pub(crate) mod key;
+pub(crate) mod request;
+pub(crate) mod status;
+pub(crate) mod table;
+pub(crate) mod token;
 
+use std::future::Future;
 use std::io::Read as _;
 use std::path::Path;
 
@@ -33,4 +41,14 @@ pub(crate) fn read_text(path: &Path) -> Result<String, CliError> {
 /// Prints a JSON value on one line.
 pub(crate) fn print_json(value: &serde_json::Value) {
     println!("{value}");
+}
+
+/// Runs the network part of a command on a small runtime of its own: the
+/// offline commands never start one.
+pub(crate) fn block_on<F: Future>(future: F) -> Result<F::Output, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?;
+    Ok(runtime.block_on(future))
 }
