@@ -157,7 +157,9 @@ impl DpopClient {
         {
             return Ok(set.access.clone());
         }
-        let set = self.renew(tokens.take()).await?;
+        // On failure the old set stays: a network error must not cost the
+        // refresh token.
+        let set = self.renew(tokens.as_ref()).await?;
         let access = set.access.clone();
         *tokens = Some(set);
         Ok(access)
@@ -293,10 +295,10 @@ impl DpopClient {
 
     /// Refreshes `old` if it has a refresh token, else (or if refresh is
     /// refused) starts a new session.
-    async fn renew(&self, old: Option<TokenSet>) -> Result<TokenSet, ClientError> {
-        if let Some(refresh) = old.and_then(|set| set.refresh) {
+    async fn renew(&self, old: Option<&TokenSet>) -> Result<TokenSet, ClientError> {
+        if let Some(refresh) = old.and_then(|set| set.refresh.as_ref()) {
             match self
-                .token_request(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+                .token_request(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
                 .await
             {
                 Ok(set) => return Ok(set),
