@@ -1,0 +1,30 @@
+//! # holdfast-verifier
+//!
+//! What a backend service puts in front of its handlers so that a request
+//! gets through only with an access token from its Holdfast issuer **and** a
+//! fresh DPoP proof by the enrolled, unrevoked device key the token is bound
+//! to (RFC 9449 §7).
+//!
+//! - [`check`]: the per-request decision, pure: headers, method and URI in;
+//!   a [`VerifiedIdentity`] or a [`VerifyError`] (status and
+//!   `WWW-Authenticate`) out.
+//! - [`Registry`]: what the issuer has pushed: enrolled device keys, revoked
+//!   sessions, devices and principals, the revoke-all instant.
+//! - `jwks` and `feed`: the IO at the edge that keeps the issuer's keys and
+//!   the registry current.
+//! - [`Verifier`]: the check with its configuration and state.
+//! - `VerifierLayer` / `Verified`: the tower layer and axum extractor.
+
+#![forbid(unsafe_code)]
+
+pub mod check;
+mod error;
+mod identity;
+pub mod registry;
+mod verifier;
+
+pub use check::{CheckContext, RequestParts, check};
+pub use error::VerifyError;
+pub use identity::VerifiedIdentity;
+pub use registry::Registry;
+pub use verifier::{Verifier, VerifierConfig};
