@@ -79,11 +79,22 @@ pub trait ReplayGuard: Send + Sync {
 /// It never evicts a live entry to make room (an LRU would let a proof be
 /// replayed after enough other traffic); when full of live entries it
 /// refuses, and expired entries are swept as it fills.
+///
+/// Large guards are split into 16 shards by the key's first byte (keys are
+/// SHA-256 outputs, so shards fill evenly), each behind its own lock, so
+/// cores do not queue on one mutex; every operation is O(1) but the
+/// once-a-second sweep of a full shard. An entry costs about 48–64 bytes
+/// (a 32-byte key, an 8-byte expiry, hash-table overhead): one million
+/// entries, the default, is about 64 MB at most.
 #[derive(Debug)]
 pub struct MemoryReplayGuard {
-    inner: Mutex<Entries>,
-    capacity: usize,
+    shards: Box<[Mutex<Entries>]>,
+    shard_capacity: usize,
 }
+
+/// Shards of a guard of at least this capacity; smaller guards have one.
+const SHARDS: usize = 16;
+const SHARDED_FROM: usize = 1024;
 
 #[derive(Debug, Default)]
 struct Entries {
@@ -97,15 +108,27 @@ impl MemoryReplayGuard {
     /// A guard holding at most `capacity` live entries. At 60 s windows,
     /// a capacity of one million covers about 16k proofs per second.
     pub fn new(capacity: usize) -> Self {
+        let shards = if capacity >= SHARDED_FROM { SHARDS } else { 1 };
         Self {
-            inner: Mutex::new(Entries::default()),
-            capacity,
+            shards: (0..shards)
+                .map(|_| Mutex::new(Entries::default()))
+                .collect(),
+            shard_capacity: capacity.div_ceil(shards),
         }
     }
 
     /// Number of entries held, live or not yet swept.
     pub fn len(&self) -> usize {
-        self.inner.lock().map(|e| e.map.len()).unwrap_or(0)
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().map(|e| e.map.len()).unwrap_or(0))
+            .sum()
+    }
+
+    fn shard(&self, key: &ReplayKey) -> Option<&Mutex<Entries>> {
+        let first = key.0.first().copied().unwrap_or(0);
+        self.shards
+            .get(usize::from(first) % self.shards.len().max(1))
     }
 
     /// True if nothing is held.
@@ -129,21 +152,22 @@ impl ReplayGuard for MemoryReplayGuard {
     ) -> Result<Freshness, ReplayGuardError> {
         // A poisoned lock means another thread panicked mid-insert; the map
         // itself is still consistent (each operation is a single insert).
-        let mut entries = self
-            .inner
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        // `shards` is never empty; if it were, refusing is the safe answer.
+        let Some(shard) = self.shard(&key) else {
+            return Err(ReplayGuardError::Full(0));
+        };
+        let mut entries = shard.lock().unwrap_or_else(|poison| poison.into_inner());
         if let Some(&expiry) = entries.map.get(&key)
             && expiry > now
         {
             return Ok(Freshness::Replayed);
         }
-        if entries.map.len() >= self.capacity {
+        if entries.map.len() >= self.shard_capacity {
             if entries.last_sweep.is_none_or(|last| now > last) {
                 entries.map.retain(|_, expiry| *expiry > now);
                 entries.last_sweep = Some(now);
             }
-            if entries.map.len() >= self.capacity {
+            if entries.map.len() >= self.shard_capacity {
                 return Err(ReplayGuardError::Full(entries.map.len()));
             }
         }
@@ -179,6 +203,25 @@ mod tests {
             guard.check_and_record(key, t(260), t(160)),
             Ok(Freshness::Fresh)
         );
+    }
+
+    #[test]
+    fn large_guards_are_sharded_and_still_exact() {
+        let guard = MemoryReplayGuard::new(SHARDED_FROM);
+        assert_eq!(guard.shards.len(), SHARDS);
+        let t = UnixTime::from_secs;
+        for i in 0..500 {
+            let key = ReplayKey::new(&jkt(), "https://a/", &format!("j{i}"));
+            assert_eq!(
+                guard.check_and_record(key, t(200), t(100)),
+                Ok(Freshness::Fresh)
+            );
+            assert_eq!(
+                guard.check_and_record(key, t(200), t(100)),
+                Ok(Freshness::Replayed)
+            );
+        }
+        assert_eq!(guard.len(), 500);
     }
 
     #[test]
