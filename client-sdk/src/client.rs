@@ -100,14 +100,7 @@ impl DpopClient {
     ) -> Result<Self, ClientError> {
         let base = issuer_url.trim_end_matches('/');
         let url = format!("{base}{METADATA_PATH}");
-        let response = http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
+        let response = send(http.get(&url), &url).await?;
         let skew = skew_from(response.headers(), clock.as_ref()).unwrap_or(0);
         let metadata: Metadata = json_or_refusal(response, &url).await.and_then(|v| {
             serde_json::from_value(v)
@@ -201,13 +194,7 @@ impl DpopClient {
             if let Some(body) = &body {
                 request = request.body(body.clone());
             }
-            let response = request
-                .send()
-                .await
-                .map_err(|source| ClientError::Unreachable {
-                    url: url.to_owned(),
-                    source,
-                })?;
+            let response = send(request, url).await?;
             self.learn(url, response.headers());
             if response.status() != StatusCode::UNAUTHORIZED {
                 return Ok(response);
@@ -331,17 +318,8 @@ impl DpopClient {
         let url = self.token_endpoint.as_str().to_owned();
         for attempt in 0..2 {
             let proof = self.proof("POST", &url, None).await?;
-            let response = self
-                .http
-                .post(&url)
-                .header("DPoP", proof)
-                .form(form)
-                .send()
-                .await
-                .map_err(|source| ClientError::Unreachable {
-                    url: url.clone(),
-                    source,
-                })?;
+            let response =
+                send(self.http.post(&url).header("DPoP", proof).form(form), &url).await?;
             self.learn(&url, response.headers());
             match json_or_refusal(response, &url).await {
                 Ok(body) => return self.token_set(body),
@@ -425,6 +403,20 @@ fn origin(url: &str) -> Option<String> {
         .find('/')
         .map_or(s.len(), |i| i + after_scheme);
     s.get(..end).map(str::to_owned)
+}
+
+/// Sends a request; a transport failure names the URL.
+pub(crate) async fn send(
+    request: reqwest::RequestBuilder,
+    url: &str,
+) -> Result<reqwest::Response, ClientError> {
+    request
+        .send()
+        .await
+        .map_err(|source| ClientError::Unreachable {
+            url: url.to_owned(),
+            source,
+        })
 }
 
 /// The JSON body of a 2xx response, or the OAuth refusal it carries.

@@ -5,7 +5,7 @@ use holdfast_proto::endpoints::{ENROLL_CHALLENGE_PATH, ENROLL_PATH};
 use holdfast_proto::{Signer, UnixTime, build_enrollment_proof};
 use serde::{Deserialize, Serialize};
 
-use crate::client::json_or_refusal;
+use crate::client::{json_or_refusal, send};
 use crate::error::ClientError;
 
 /// What the issuer answers to a successful enrollment.
@@ -41,14 +41,7 @@ pub async fn enroll(
 ) -> Result<Enrollment, ClientError> {
     let base = server.trim_end_matches('/');
     let url = format!("{base}{ENROLL_CHALLENGE_PATH}");
-    let response = http
-        .post(&url)
-        .send()
-        .await
-        .map_err(|source| ClientError::Unreachable {
-            url: url.clone(),
-            source,
-        })?;
+    let response = send(http.post(&url), &url).await?;
     let challenge = json_or_refusal(response, &url).await?;
     let challenge = challenge
         .get("challenge")
@@ -57,15 +50,7 @@ pub async fn enroll(
     let proof = build_enrollment_proof(signer, challenge, code, now)?;
     let url = format!("{base}{ENROLL_PATH}");
     let body = serde_json::json!({ "code": code, "kind": kind, "name": name, "proof": proof });
-    let response =
-        http.post(&url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
+    let response = send(http.post(&url).json(&body), &url).await?;
     let enrolled = json_or_refusal(response, &url).await?;
     serde_json::from_value(enrolled)
         .map_err(|e| ClientError::Protocol(format!("enrollment response: {e}")))
