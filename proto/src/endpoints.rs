@@ -17,6 +17,8 @@ pub const REVOKE_PATH: &str = "/revoke";
 pub const INTROSPECT_PATH: &str = "/introspect";
 /// The revocation feed verifiers follow.
 pub const REVOCATIONS_PATH: &str = "/revocations";
+/// The snapshot of enrolled device keys verifiers start from.
+pub const ENROLLED_KEYS_PATH: &str = "/keys/enrolled";
 /// Prefix of the admin API.
 pub const ADMIN_PREFIX: &str = "/admin";
 /// Liveness.

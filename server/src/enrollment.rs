@@ -375,6 +375,8 @@ fn enroll_inner(
         Redeemed::CodeExpired => return Err(EnrollError::CodeExpired),
         Redeemed::KeyAlreadyEnrolled => return Err(EnrollError::KeyAlreadyEnrolled),
     };
+    // Verifiers admit only enrolled keys: tell them about this one.
+    crate::revocation::publish_device(state, "device_enrolled", &device, now)?;
     audit(
         state,
         AuditEntry::new(now, "device_enrolled", device.id.as_str(), "ok")

@@ -270,6 +270,7 @@ fn refresh_inner(
                 kind: "session".into(),
                 id: session.id.to_string(),
                 before: None,
+                device: None,
             };
             state.store.append_revocation(event)?;
             state.revocations.notify_waiters();
@@ -417,6 +418,7 @@ fn enforce_ip_binding(
                     kind: "session".into(),
                     id: session.id.to_string(),
                     before: None,
+                    device: None,
                 })?;
                 state.revocations.notify_waiters();
             }

@@ -241,15 +241,16 @@ pub struct EnrollmentCode {
     pub used_by: Option<DeviceId>,
 }
 
-mod key_kind {
+/// `KeyKind` as its name (serde `with`), in records and on the wire.
+pub(crate) mod key_kind {
     use holdfast_hw::KeyKind;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(kind: &KeyKind, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(kind: &KeyKind, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(kind.as_str())
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<KeyKind, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<KeyKind, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }

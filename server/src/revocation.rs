@@ -2,14 +2,18 @@
 //! before an instant (one record, not one write per token). Every revocation
 //! is stored, appended to the feed verifiers follow, wakes feed readers, and
 //! is audited.
+//!
+//! The same feed carries the changes of the device-key registry
+//! ([`publish_device`]: `device_enrolled`, `device_state`), so a verifier
+//! that read `GET /keys/enrolled` once stays current by following it.
 
 use holdfast_proto::UnixTime;
 
 use crate::audit::AuditEntry;
 use crate::issuer::audit;
-use crate::model::{DeviceId, DeviceState, PrincipalId, Revocation, SessionId};
+use crate::model::{Device, DeviceId, DeviceState, PrincipalId, Revocation, SessionId};
 use crate::state::AppState;
-use crate::store::{RevocationEvent, StoreError};
+use crate::store::{DeviceFeedEntry, RevocationEvent, StoreError};
 
 /// What to revoke.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +70,7 @@ pub fn revoke_noted(
     now: UnixTime,
 ) -> Result<RevocationEvent, RevokeError> {
     let store = state.store.as_ref();
-    let (kind, id, before) = match target {
+    let (kind, id, before, device) = match target {
         Target::Session(sid) => {
             let mut session = store
                 .session(sid)?
@@ -78,7 +82,7 @@ pub fn revoke_noted(
                 });
                 store.update_session(&session)?;
             }
-            ("session", sid.to_string(), None)
+            ("session", sid.to_string(), None, None)
         }
         Target::Device(device_id) => {
             let mut device = store
@@ -87,7 +91,8 @@ pub fn revoke_noted(
             device.state = DeviceState::Revoked;
             store.update_device(&device)?;
             revoke_sessions(state, |s| s.device == *device_id, reason, now)?;
-            ("device", device_id.to_string(), None)
+            let entry = feed_entry(state, &device)?;
+            ("device", device_id.to_string(), None, Some(entry))
         }
         Target::Principal(principal_id) => {
             let mut principal = store
@@ -96,11 +101,11 @@ pub fn revoke_noted(
             principal.disabled = true;
             store.put_principal(&principal)?;
             revoke_sessions(state, |s| s.principal == *principal_id, reason, now)?;
-            ("principal", principal_id.to_string(), None)
+            ("principal", principal_id.to_string(), None, None)
         }
         Target::AllBefore(at) => {
             store.set_revoke_all_before(*at)?;
-            ("all_before", String::new(), Some(*at))
+            ("all_before", String::new(), Some(*at), None)
         }
     };
     let event = store.append_revocation(RevocationEvent {
@@ -109,6 +114,7 @@ pub fn revoke_noted(
         kind: kind.to_owned(),
         id: id.clone(),
         before,
+        device,
     })?;
     state.revocations.notify_waiters();
     let mut entry = AuditEntry::new(now, "revocation", actor, "ok")
@@ -127,6 +133,40 @@ pub fn revoke_noted(
     }
     audit(state, entry);
     Ok(event)
+}
+
+/// Publishes a change of `device` to the feed (`kind` is
+/// `device_enrolled` or `device_state`) with its current entry, and wakes
+/// feed readers. Called after the change is stored; the caller audits it.
+///
+/// # Errors
+/// Storage failures. The change is stored already; the caller reports the
+/// failure rather than let verifiers miss it silently.
+pub fn publish_device(
+    state: &AppState,
+    kind: &str,
+    device: &Device,
+    now: UnixTime,
+) -> Result<RevocationEvent, StoreError> {
+    let event = state.store.append_revocation(RevocationEvent {
+        cursor: 0,
+        at: now,
+        kind: kind.to_owned(),
+        id: device.id.to_string(),
+        before: None,
+        device: Some(feed_entry(state, device)?),
+    })?;
+    state.revocations.notify_waiters();
+    Ok(event)
+}
+
+/// The feed entry of `device`, with its owner's current state.
+fn feed_entry(state: &AppState, device: &Device) -> Result<DeviceFeedEntry, StoreError> {
+    let principal_disabled = state
+        .store
+        .principal(&device.principal)?
+        .is_none_or(|p| p.disabled);
+    Ok(DeviceFeedEntry::new(device, principal_disabled))
 }
 
 fn revoke_sessions(

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::support::{Agent, Server, answer};
 
 /// Bootstraps an admin and enrolls their device; returns the agent.
-async fn admin_agent(server: &Server) -> Agent {
+pub(crate) async fn admin_agent(server: &Server) -> Agent {
     let code = bootstrap_admin(&server.issuer.state, "root", server.now()).unwrap();
     let mut admin = Agent::new(server);
     admin.enroll(server, &code).await.unwrap();
@@ -17,7 +17,7 @@ async fn admin_agent(server: &Server) -> Agent {
 }
 
 /// Has the admin create a code for `principal` and enrolls a new agent with it.
-async fn enrolled_agent(server: &Server, admin: &mut Agent, principal: &str) -> Agent {
+pub(crate) async fn enrolled_agent(server: &Server, admin: &mut Agent, principal: &str) -> Agent {
     let tokens = admin.login(server.now()).await.unwrap();
     let code = admin
         .admin(

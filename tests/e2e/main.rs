@@ -15,3 +15,5 @@ mod client_sdk;
 mod issuer_flow;
 mod software_key_proofs;
 mod support;
+mod verifier_feed;
+mod verifier_layer;

@@ -10,21 +10,30 @@
 //!   `WWW-Authenticate`) out.
 //! - [`Registry`]: what the issuer has pushed: enrolled device keys, revoked
 //!   sessions, devices and principals, the revoke-all instant.
-//! - `jwks` and `feed`: the IO at the edge that keeps the issuer's keys and
-//!   the registry current.
+//! - [`jwks`] and [`feed`]: the IO at the edge that keeps the issuer's keys
+//!   and the registry current; [`connect`] sets it all up.
 //! - [`Verifier`]: the check with its configuration and state.
-//! - `VerifierLayer` / `Verified`: the tower layer and axum extractor.
+//! - [`VerifierLayer`] / [`Verified`]: the tower layer and axum extractor
+//!   (`docs/verifier.md`).
 
 #![forbid(unsafe_code)]
 
 pub mod check;
 mod error;
+mod extract;
+pub mod feed;
 mod identity;
+pub mod jwks;
+mod layer;
 pub mod registry;
 mod verifier;
 
 pub use check::{CheckContext, RequestParts, check};
 pub use error::VerifyError;
+pub use extract::{NotBehindVerifierLayer, Verified};
+pub use feed::{ConnectError, FeedHandle, FeedOptions, connect, connect_with};
 pub use identity::VerifiedIdentity;
+pub use jwks::JwksCache;
+pub use layer::{ResponseFuture, VerifierLayer, VerifierMetrics, VerifierService};
 pub use registry::Registry;
 pub use verifier::{Verifier, VerifierConfig};

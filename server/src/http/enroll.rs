@@ -258,6 +258,12 @@ mod tests {
         let metric = format!("holdfast_enrollment_refused_total{{reason=\"{check}\"}} 1");
         assert!(issuer.state.metrics.render().contains(&metric), "{metric}");
         assert_eq!(device_count(issuer), before, "a refusal stored a device");
+        // One `device_enrolled` event per device, none for the refusal.
+        assert_eq!(
+            issuer.state.store.revocations_since(0, 100).unwrap().len(),
+            before,
+            "a refusal was published to the feed"
+        );
     }
 
     #[tokio::test]
@@ -295,6 +301,29 @@ mod tests {
         assert_eq!(device.attestation.kind, "software");
         assert_eq!(device.state, DeviceState::Active);
         assert_eq!(device.created_at, issuer.now());
+
+        // Published to the feed verifiers follow, with the device's entry.
+        let events = issuer.state.store.revocations_since(0, 100).unwrap();
+        let [event] = events.as_slice() else {
+            panic!("expected one feed event, got {events:?}");
+        };
+        assert_eq!(
+            serde_json::to_value(event).unwrap(),
+            json!({
+                "cursor": event.cursor,
+                "at": issuer.now().as_secs(),
+                "kind": "device_enrolled",
+                "id": device.id.as_str(),
+                "device": {
+                    "device_id": device.id.as_str(),
+                    "principal_id": principal.id.as_str(),
+                    "jkt": jkt.as_str(),
+                    "kind": "software",
+                    "state": "active",
+                    "principal_disabled": false,
+                },
+            })
+        );
 
         // The code is spent.
         let record = issuer

@@ -29,19 +29,19 @@ use super::introspect::{is_jwt, verify_issued};
 use super::rs_auth::ResourceServer;
 use crate::audit::AuditEntry;
 use crate::issuer::audit;
-use crate::model::{DeviceId, DeviceState, PrincipalId, SessionId};
+use crate::model::{PrincipalId, SessionId};
 use crate::revocation::{RevokeError, Target};
 use crate::secret::secret_hash;
 use crate::state::AppState;
-use crate::store::{RevocationEvent, StoreError, StoreReplayGuard};
+use crate::store::{DeviceFeedEntry, RevocationEvent, StoreError, StoreReplayGuard};
 
 /// The enrolled device keys, for resource servers (a full snapshot).
 ///
-/// An incremental feed of device changes arrives with the verifier (issue 4);
-/// until then a verifier re-reads this snapshot. Read the revocation feed to
-/// its head *before* taking the snapshot and follow it from there, so that
-/// nothing revoked while the snapshot is taken is missed.
-pub const ENROLLED_KEYS_PATH: &str = "/keys/enrolled";
+/// Changes after it arrive in the revocation feed (`device_enrolled`,
+/// `device_state`, `device` events carry the device's entry). Read the feed
+/// to its head *before* taking the snapshot and follow it from there, so
+/// that nothing changed while the snapshot is taken is missed.
+pub use holdfast_proto::endpoints::ENROLLED_KEYS_PATH;
 
 /// Longest long-poll a feed reader may ask for (`wait`), in seconds.
 pub const MAX_WAIT_SECS: u64 = 30;
@@ -295,19 +295,7 @@ fn feed_page(state: &AppState, since: u64) -> Result<FeedPage, StoreError> {
 /// `GET /keys/enrolled`.
 #[derive(Debug, Serialize)]
 struct EnrolledKeys {
-    devices: Vec<EnrolledKey>,
-}
-
-/// One enrolled device key.
-#[derive(Debug, Serialize)]
-struct EnrolledKey {
-    device_id: DeviceId,
-    principal_id: PrincipalId,
-    jkt: Jkt,
-    kind: &'static str,
-    state: DeviceState,
-    /// The owner is disabled (or gone): its devices' tokens are dead too.
-    principal_disabled: bool,
+    devices: Vec<DeviceFeedEntry>,
 }
 
 fn enrolled_snapshot(state: &AppState) -> Result<EnrolledKeys, StoreError> {
@@ -322,14 +310,7 @@ fn enrolled_snapshot(state: &AppState) -> Result<EnrolledKeys, StoreError> {
         .store
         .devices()?
         .into_iter()
-        .map(|d| EnrolledKey {
-            principal_disabled: !enabled.contains(&d.principal),
-            device_id: d.id,
-            principal_id: d.principal,
-            jkt: d.jkt,
-            kind: d.kind.as_str(),
-            state: d.state,
-        })
+        .map(|d| DeviceFeedEntry::new(&d, !enabled.contains(&d.principal)))
         .collect();
     Ok(EnrolledKeys { devices })
 }

@@ -11,7 +11,7 @@ mod sled_store;
 
 use holdfast_proto::{Freshness, Jkt, UnixTime};
 
-pub use records::{AuditRecord, RevocationEvent, SigningKeyRecord};
+pub use records::{AuditRecord, DeviceFeedEntry, RevocationEvent, SigningKeyRecord};
 pub use sled_store::SledStore;
 
 use crate::model::{

@@ -4,11 +4,13 @@
 //! Each value on disk is JSON `{"v": N, ...record}`. Reading checks `v`, so a
 //! later format can be migrated instead of misread.
 
-use holdfast_proto::UnixTime;
+use holdfast_hw::KeyKind;
+use holdfast_proto::{Jkt, UnixTime};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use crate::model::{Device, DeviceId, DeviceState, PrincipalId};
 
 /// Format version of every record written by this build.
 pub(super) const FORMAT_VERSION: u32 = 1;
@@ -91,13 +93,53 @@ pub struct RevocationEvent {
     pub cursor: u64,
     /// When.
     pub at: UnixTime,
-    /// What: `session`, `device`, `principal` or `all_before`.
+    /// What: revocations `session`, `device`, `principal` and `all_before`;
+    /// registry changes `device_enrolled` and `device_state`.
     pub kind: String,
-    /// The revoked id (empty for `all_before`).
+    /// The revoked id (empty for `all_before`; the device id for device
+    /// events).
     pub id: String,
     /// For `all_before`: tokens issued before this instant are dead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<UnixTime>,
+    /// For `device`, `device_enrolled` and `device_state`: the device's
+    /// entry after the change, so a verifier's key registry follows the
+    /// issuer's without re-reading the snapshot. Absent from older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceFeedEntry>,
+}
+
+/// A device key as resource servers see it: an entry of `GET /keys/enrolled`
+/// and the `device` member of device events in the feed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceFeedEntry {
+    /// The device (`client_id` of its tokens).
+    pub device_id: DeviceId,
+    /// Its owner (`sub` of its tokens).
+    pub principal_id: PrincipalId,
+    /// Thumbprint of its key (`cnf.jkt` of its tokens).
+    pub jkt: Jkt,
+    /// Where the key lives.
+    #[serde(with = "crate::model::key_kind")]
+    pub kind: KeyKind,
+    /// `active`, `disabled` or `revoked`.
+    pub state: DeviceState,
+    /// The owner is disabled (or gone): its devices' tokens are dead too.
+    pub principal_disabled: bool,
+}
+
+impl DeviceFeedEntry {
+    /// The entry of `device`, whose owner is disabled or not.
+    pub fn new(device: &Device, principal_disabled: bool) -> Self {
+        Self {
+            device_id: device.id.clone(),
+            principal_id: device.principal.clone(),
+            jkt: device.jkt,
+            kind: device.kind,
+            state: device.state,
+            principal_disabled,
+        }
+    }
 }
 
 /// A stored audit record: the entry, its sequence number and its links.

@@ -113,6 +113,7 @@ fn revocation(kind: &str, id: &str, at: UnixTime) -> RevocationEvent {
         kind: kind.to_owned(),
         id: id.to_owned(),
         before: None,
+        device: None,
     }
 }
 
@@ -1158,6 +1159,41 @@ fn records_round_trip_in_the_current_format() {
     assert_eq!(
         records::decode::<super::AuditRecord>("audit", &bytes).unwrap(),
         record
+    );
+}
+
+#[test]
+fn revocation_events_carry_a_device_entry_only_when_present() {
+    // A record written before device events existed still decodes.
+    let old = br#"{"v":1,"cursor":3,"at":1750000000,"kind":"session","id":"s-x"}"#;
+    let event = records::decode::<RevocationEvent>("revocations", old).unwrap();
+    assert_eq!(event.device, None);
+    let bytes = records::encode("revocations", &event).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(json.get("device").is_none(), "{json}");
+
+    let alice = principal("alice");
+    let laptop = device(&alice, 1);
+    let event = RevocationEvent {
+        device: Some(super::DeviceFeedEntry::new(&laptop, false)),
+        ..revocation("device_enrolled", laptop.id.as_str(), NOW)
+    };
+    let bytes = records::encode("revocations", &event).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        json["device"],
+        serde_json::json!({
+            "device_id": laptop.id.as_str(),
+            "principal_id": alice.id.as_str(),
+            "jkt": laptop.jkt.as_str(),
+            "kind": laptop.kind.as_str(),
+            "state": "active",
+            "principal_disabled": false,
+        })
+    );
+    assert_eq!(
+        records::decode::<RevocationEvent>("revocations", &bytes).unwrap(),
+        event
     );
 }
 

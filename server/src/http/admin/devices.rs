@@ -11,7 +11,7 @@ use super::{AdminCaller, admin_action, revoke_for};
 use crate::http::error::ApiError;
 use crate::issuer::audit;
 use crate::model::{Device, DeviceId, DeviceState, PrincipalId};
-use crate::revocation::Target;
+use crate::revocation::{Target, publish_device};
 use crate::state::AppState;
 use crate::store::RevocationEvent;
 
@@ -52,8 +52,9 @@ pub(super) async fn show(
 }
 
 /// `POST /admin/devices/{id}/disable` → `Device`. Refreshes and new grants
-/// stop; issued access tokens live out their (short) lifetime. Use revoke
-/// to end them now.
+/// stop, and its tokens are refused (at introspection, and by verifiers
+/// following the feed) until it is enabled again. Use revoke to end its
+/// sessions for good.
 pub(super) async fn disable(
     State(state): State<AppState>,
     caller: AdminCaller,
@@ -113,6 +114,8 @@ fn set_state(
     device.state = to;
     if changed {
         state.store.update_device(&device)?;
+        // Verifiers refuse a disabled device's tokens from the next event on.
+        publish_device(state, "device_state", &device, now)?;
     }
     audit(
         state,

@@ -321,6 +321,10 @@ async fn admin_revokes_a_device_and_it_is_audited() {
     assert_eq!(record.entry.actor, format!("admin:{}", admin.principal.id));
     assert_eq!(record.entry.ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(record.entry.details["id"], user.device.id.as_str());
+    // The feed event carries the device's entry, now revoked.
+    assert_eq!(body["device"]["device_id"], user.device.id.as_str());
+    assert_eq!(body["device"]["jkt"], user.device.jkt.as_str());
+    assert_eq!(body["device"]["state"], "revoked");
 
     // Revocation is final.
     let uri = format!("/admin/devices/{}/enable", user.device.id);
@@ -354,6 +358,34 @@ async fn admin_disables_and_enables_a_device() {
         store.device(&user.device.id).unwrap().unwrap().state,
         DeviceState::Active
     );
+    // Enabling an active device changes nothing and publishes nothing.
+    let (status, _, body) = send(&issuer, call(&issuer, &admin, "POST", &uri, None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Each change reached the feed verifiers follow, with the new state.
+    let events = store.revocations_since(0, 100).unwrap();
+    let changes: Vec<(&str, &str, Option<DeviceState>)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.kind.as_str(),
+                e.id.as_str(),
+                e.device.as_ref().map(|d| d.state),
+            )
+        })
+        .collect();
+    let id = user.device.id.as_str();
+    assert_eq!(
+        changes,
+        vec![
+            ("device_state", id, Some(DeviceState::Disabled)),
+            ("device_state", id, Some(DeviceState::Active)),
+        ]
+    );
+    let entry = events[0].device.as_ref().unwrap();
+    assert_eq!(entry.jkt, user.device.jkt);
+    assert_eq!(entry.principal_id, user.principal.id);
+    assert!(!entry.principal_disabled);
 }
 
 #[tokio::test]
