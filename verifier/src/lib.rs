@@ -26,6 +26,7 @@ mod identity;
 pub mod jwks;
 mod layer;
 pub mod registry;
+mod replay;
 mod verifier;
 
 pub use check::{CheckContext, RequestParts, check};
@@ -36,4 +37,5 @@ pub use identity::VerifiedIdentity;
 pub use jwks::JwksCache;
 pub use layer::{ResponseFuture, VerifierLayer, VerifierMetrics, VerifierService};
 pub use registry::Registry;
+pub use replay::SledReplayGuard;
 pub use verifier::{Verifier, VerifierConfig};
