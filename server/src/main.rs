@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use holdfast_proto::{Clock, SystemClock};
+use holdfast_proto::{Clock, Htu, SystemClock};
 use holdfast_server::audit::{AuditEntry, AuditPages, verify_chain};
 use holdfast_server::config::{Config, ENV_OVERRIDES, LogFormat, Settings};
 use holdfast_server::keys::Keyring;
 use holdfast_server::state::{AppState, load_or_create_nonce_secret};
 use holdfast_server::store::{SledStore, Store};
+use holdfast_verifier::{ProxyOptions, VerifierConfig, proxy_router};
 
 /// The Holdfast issuer: enrolls hardware-bound device keys and mints DPoP-bound
 /// sessions for them.
@@ -46,6 +47,10 @@ enum Command {
     /// Check and export the audit log (server stopped).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Run the verifying reverse proxy: check every request's DPoP-bound
+    /// token and proof against an issuer, and forward verified ones, with
+    /// the caller in `X-Holdfast-*` headers, to a service in any language.
+    Proxy(ProxyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +73,60 @@ struct ServeArgs {
     /// Public base URL clients use (default http://<listen>). Overrides public_url.
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
+}
+
+/// `holdfastd proxy` (docs/verifier.md, "Verifying reverse proxy").
+#[derive(Debug, Args)]
+struct ProxyArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", env = "HOLDFAST_PROXY_LISTEN")]
+    listen: SocketAddr,
+    /// Base URL of the protected service; the request path and query are
+    /// appended. It must be reachable only through this proxy.
+    #[arg(long, value_name = "URL", env = "HOLDFAST_PROXY_UPSTREAM")]
+    upstream: String,
+    /// The issuer's public URL (its `iss`): metadata, keys and the
+    /// revocation feed are read from it.
+    #[arg(long, value_name = "URL", env = "HOLDFAST_PROXY_ISSUER")]
+    issuer: String,
+    /// The `aud` this service accepts.
+    #[arg(
+        long,
+        value_name = "AUD",
+        default_value = "holdfast",
+        env = "HOLDFAST_PROXY_AUDIENCE"
+    )]
+    audience: String,
+    /// The proxy's public base URL, what clients call (`htu` is checked
+    /// against it, never against the Host header). Default http://<listen>.
+    #[arg(long, value_name = "URL", env = "HOLDFAST_PROXY_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// This service's resource-server id at the issuer (for the feed).
+    #[arg(long, value_name = "ID", env = "HOLDFAST_PROXY_CLIENT_ID")]
+    client_id: String,
+    /// Its secret. Prefer the environment variable: a flag shows in `ps`.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "HOLDFAST_PROXY_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    client_secret: String,
+    /// Per-request upstream timeout: connect and response headers (else
+    /// 504), and any pause in a streamed body.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout_secs: u64,
+    /// Refuse every request (503) once the issuer's feed has been
+    /// unreachable for this long (fail closed).
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    max_staleness_secs: u64,
+    /// DANGER: also forward `Authorization` and `DPoP` to the upstream
+    /// (off: the upstream never sees tokens or proofs).
+    #[arg(long)]
+    danger_forward_credentials: bool,
+    /// `text` or `json` logs.
+    #[arg(long, value_name = "FORMAT", default_value = "text", env = "HOLDFAST_LOG_FORMAT", value_parser = parse_log_format)]
+    log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +186,7 @@ fn main() -> ExitCode {
         Command::Keys(KeysCommand::Rotate { common }) => rotate(&common),
         Command::Audit(AuditCommand::Verify { common }) => audit_verify(&common),
         Command::Audit(AuditCommand::Export { common, since }) => audit_export(&common, since),
+        Command::Proxy(args) => proxy(args),
     };
     match result {
         Ok(code) => code,
@@ -301,6 +361,100 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+fn parse_log_format(value: &str) -> Result<LogFormat, String> {
+    match value {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!("{other:?} is not text or json")),
+    }
+}
+
+/// `holdfastd proxy`: binds, connects the verifier to the issuer, then
+/// serves until SIGINT or SIGTERM.
+fn proxy(args: ProxyArgs) -> Result<ExitCode, String> {
+    init_tracing(args.log_format);
+    let (listener, bound) = bind_now(args.listen)?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"));
+    // Clients sign `htu`s under this URL: insist on the normal form rather
+    // than guess how they will write it (as `serve` does for public_url).
+    let base = public_url.trim_end_matches('/');
+    let parsed = Htu::parse(base).map_err(|e| format!("--public-url {public_url:?}: {e}"))?;
+    let normal = parsed.as_str().trim_end_matches('/');
+    if normal != base {
+        return Err(format!(
+            "--public-url {public_url:?} is not in normal form; use {normal:?}"
+        ));
+    }
+    if args.danger_forward_credentials {
+        tracing::warn!(
+            "--danger-forward-credentials is on: the upstream receives Authorization and DPoP; \
+             anything it logs or leaks can be replayed"
+        );
+    }
+    let mut config = VerifierConfig::new(
+        &args.issuer,
+        &args.audience,
+        &public_url,
+        &args.client_id,
+        &args.client_secret,
+    );
+    config.max_staleness = Some(args.max_staleness_secs);
+    let timeout = Duration::from_secs(args.timeout_secs);
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let (verifier, feed) = holdfast_verifier::connect(config, reqwest::Client::new())
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot follow the issuer {}: {}",
+                    args.issuer,
+                    error_chain(&e)
+                )
+            })?;
+        let options = ProxyOptions {
+            timeout,
+            danger_forward_credentials: args.danger_forward_credentials,
+            feed: Some(feed.monitor()),
+        };
+        let app = proxy_router(verifier, &args.upstream, options).map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .map_err(|e| format!("cannot listen on {bound}: {e}"))?;
+        tracing::info!(
+            listen = %bound,
+            public_url = %public_url,
+            upstream = %args.upstream,
+            issuer = %args.issuer,
+            "holdfastd proxy serving"
+        );
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+        feed.shutdown().await;
+        tracing::info!("holdfastd proxy stopped");
+        served.map_err(|e| format!("server error: {e}"))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An error and its sources, `a: b: c`.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn init_tracing(format: LogFormat) {

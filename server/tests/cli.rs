@@ -224,6 +224,40 @@ fn help_exits_zero_and_serve_help_lists_every_variable() {
 }
 
 #[test]
+fn proxy_help_lists_its_flags_and_hides_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = success(&run(holdfastd(dir.path(), &["--help"])));
+    assert!(out.contains("proxy"), "{out}");
+    let mut command = holdfastd(dir.path(), &["proxy", "--help"]);
+    command.env("HOLDFAST_PROXY_CLIENT_SECRET", "do-not-print-me");
+    let out = success(&run(command));
+    for flag in [
+        "--listen",
+        "--upstream",
+        "--issuer",
+        "--audience",
+        "--public-url",
+        "--client-id",
+        "--client-secret",
+        "--timeout-secs",
+        "--max-staleness-secs",
+        "--danger-forward-credentials",
+        "HOLDFAST_PROXY_CLIENT_SECRET",
+    ] {
+        assert!(out.contains(flag), "{flag}: {out}");
+    }
+    assert!(!out.contains("do-not-print-me"), "{out}");
+    // Without its required flags: a usage error, exit 2.
+    let output = run(holdfastd(dir.path(), &["proxy"]));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--upstream"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn bootstrap_prints_one_code_and_runs_again_before_enrollment() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(holdfastd(

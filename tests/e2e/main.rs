@@ -13,6 +13,7 @@
 
 mod client_sdk;
 mod issuer_flow;
+mod proxy;
 mod software_key_proofs;
 mod support;
 mod verifier_feed;

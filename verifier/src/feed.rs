@@ -22,6 +22,7 @@
 //! ([`VerifierConfig::client_id`] and `client_secret`). Nothing here logs
 //! them, or any token.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -180,13 +181,15 @@ pub struct FeedHandle {
 impl FeedHandle {
     /// The counters now.
     pub fn stats(&self) -> FeedStats {
-        let last_sync = self.counters.last_sync.load(Ordering::Relaxed);
-        FeedStats {
-            failures: self.counters.failures.load(Ordering::Relaxed),
-            events_applied: self.counters.events_applied.load(Ordering::Relaxed),
-            last_sync: (last_sync > 0).then(|| UnixTime::from_secs(last_sync)),
-            failing: self.counters.failing.load(Ordering::Relaxed),
-            jwks: self.jwks.stats(),
+        self.monitor().stats()
+    }
+
+    /// A cloneable reader of the counters, for a metrics endpoint that
+    /// must not own the handle (the handle's owner shuts the feed down).
+    pub fn monitor(&self) -> FeedMonitor {
+        FeedMonitor {
+            counters: Arc::clone(&self.counters),
+            jwks: Arc::clone(&self.jwks),
         }
     }
 
@@ -199,6 +202,97 @@ impl FeedHandle {
             // A cancelled task's `JoinError` is the expected outcome.
             let _ = task.await;
         }
+    }
+}
+
+/// Reads the follower's counters ([`FeedHandle::monitor`]); cheap to clone.
+#[derive(Debug, Clone)]
+pub struct FeedMonitor {
+    counters: Arc<Counters>,
+    jwks: Arc<JwksCache>,
+}
+
+impl FeedMonitor {
+    /// The counters now.
+    pub fn stats(&self) -> FeedStats {
+        let last_sync = self.counters.last_sync.load(Ordering::Relaxed);
+        FeedStats {
+            failures: self.counters.failures.load(Ordering::Relaxed),
+            events_applied: self.counters.events_applied.load(Ordering::Relaxed),
+            last_sync: (last_sync > 0).then(|| UnixTime::from_secs(last_sync)),
+            failing: self.counters.failing.load(Ordering::Relaxed),
+            jwks: self.jwks.stats(),
+        }
+    }
+}
+
+impl FeedStats {
+    /// The Prometheus text exposition (format 0.0.4) of these counters.
+    pub fn render(&self) -> String {
+        let last_sync = self.last_sync.map_or(0, UnixTime::as_secs);
+        let lines: [(&str, &str, &str, u64); 9] = [
+            (
+                "feed_failures_total",
+                "counter",
+                "Feed requests to the issuer that failed.",
+                self.failures,
+            ),
+            (
+                "feed_events_applied_total",
+                "counter",
+                "Feed events applied to the registry.",
+                self.events_applied,
+            ),
+            (
+                "feed_last_sync_timestamp_seconds",
+                "gauge",
+                "Unix time of the last synchronisation with the issuer (0: never).",
+                last_sync,
+            ),
+            (
+                "feed_failing",
+                "gauge",
+                "1 while the issuer's feed cannot be reached.",
+                u64::from(self.failing),
+            ),
+            (
+                "jwks_fetches_total",
+                "counter",
+                "JWKS fetches that replaced the keys.",
+                self.jwks.fetches,
+            ),
+            (
+                "jwks_failures_total",
+                "counter",
+                "JWKS fetches that failed.",
+                self.jwks.failures,
+            ),
+            (
+                "jwks_unknown_kids_total",
+                "counter",
+                "Lookups of a kid the JWKS cache did not hold.",
+                self.jwks.unknown_kids,
+            ),
+            (
+                "jwks_deferred_total",
+                "counter",
+                "Refetches held back by the rate limit.",
+                self.jwks.deferred,
+            ),
+            (
+                "jwks_keys",
+                "gauge",
+                "Issuer keys held.",
+                self.jwks.keys as u64,
+            ),
+        ];
+        let mut out = String::new();
+        for (name, kind, help, value) in lines {
+            let _ = writeln!(out, "# HELP holdfast_verifier_{name} {help}");
+            let _ = writeln!(out, "# TYPE holdfast_verifier_{name} {kind}");
+            let _ = writeln!(out, "holdfast_verifier_{name} {value}");
+        }
+        out
     }
 }
 

@@ -15,6 +15,8 @@
 //! - [`Verifier`]: the check with its configuration and state.
 //! - [`VerifierLayer`] / [`Verified`]: the tower layer and axum extractor
 //!   (`docs/verifier.md`).
+//! - [`proxy`]: the verifying reverse proxy ([`proxy_router`]) that puts
+//!   the same checks in front of a service in any language.
 
 #![forbid(unsafe_code)]
 
@@ -25,6 +27,7 @@ pub mod feed;
 mod identity;
 pub mod jwks;
 mod layer;
+pub mod proxy;
 pub mod registry;
 mod replay;
 mod verifier;
@@ -32,10 +35,13 @@ mod verifier;
 pub use check::{CheckContext, RequestParts, check};
 pub use error::VerifyError;
 pub use extract::{NotBehindVerifierLayer, Verified};
-pub use feed::{ConnectError, FeedHandle, FeedOptions, connect, connect_with};
+pub use feed::{
+    ConnectError, FeedHandle, FeedMonitor, FeedOptions, FeedStats, connect, connect_with,
+};
 pub use identity::VerifiedIdentity;
 pub use jwks::JwksCache;
 pub use layer::{ResponseFuture, VerifierLayer, VerifierMetrics, VerifierService};
+pub use proxy::{ProxyError, ProxyOptions, proxy_router};
 pub use registry::Registry;
 pub use replay::SledReplayGuard;
 pub use verifier::{Verifier, VerifierConfig};
