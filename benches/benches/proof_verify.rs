@@ -37,12 +37,13 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ParsedPublicKey, UnparsedPublicKey};
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use holdfast_benches::{
-    Estimates, NOW, ProofFactory, ResultFile, criterion_home, fake_access_token,
+    DISTINCT_SIGNATURES, Estimates, NOW, ProofFactory, ProofParts, ResultFile, TARGET_RATIO,
+    criterion_home, distinct_signatures, fake_access_token, prefilled_guard, print_results,
 };
 use holdfast_hw::SoftwareKey;
 use holdfast_proto::{
-    AccessToken, Alg, CompactJws, Htu, Jkt, Jwk, KeyCache, MemoryReplayGuard, NonceCheck,
-    ProofCheck, ProofError, ProofVerifier, ReplayGuard, ReplayKey, Signer, ath,
+    AccessToken, Alg, CompactJws, Htu, Jkt, KeyCache, NonceCheck, ProofCheck, ProofError,
+    ProofVerifier, ReplayGuard, ReplayKey, Signer, ath,
 };
 use p256::ecdsa::signature::Verifier as _;
 use serde::Deserialize;
@@ -54,8 +55,6 @@ const BARE_IDS: [&str; 4] = [
     "p256_rustcrypto",
     "aws_lc_parsed_distinct",
 ];
-/// Different signatures the `aws_lc_parsed_distinct` case cycles through.
-const DISTINCT_SIGNATURES: usize = 4096;
 const GROUP_PROOF: &str = "verify_proof";
 const PROOF_IDS: [&str; 3] = ["with_ath", "without_ath", "with_ath_new_key"];
 const GROUP_BUILD: &str = "build_proof";
@@ -72,16 +71,6 @@ const BREAKDOWN_IDS: [&str; 8] = [
     "replay_guard_insert",
 ];
 
-/// The target: a whole proof check at no less than this fraction of
-/// the fastest bare verification rate.
-const TARGET_RATIO: f64 = 0.80;
-/// Live entries put in each replay guard before measuring: a server at
-/// ~3.3k proofs/s over the 61 s a record is kept. An empty map would flatter
-/// the guard (everything in cache).
-const GUARD_PREFILL: usize = 200_000;
-/// Far above what a run inserts (prefill + at most ~30k/s for ~10 s); a
-/// full guard refuses, and a refusal stops the bench.
-const GUARD_CAPACITY: usize = 4_000_000;
 /// Most entries the guard of `breakdown/replay_guard_insert` may reach.
 const INSERT_BENCH_LIMIT: usize = 2_000_000;
 
@@ -166,35 +155,8 @@ impl Fixture {
     }
 }
 
-/// The sample proof split into what a bare verification needs.
-struct Parts {
-    signing_input: Vec<u8>,
-    signature: Vec<u8>,
-    jwk: Jwk,
-    sec1: Vec<u8>,
-    payload: Vec<u8>,
-}
-
-impl Parts {
-    fn of(proof: &str) -> Self {
-        let jws = CompactJws::parse(proof).unwrap();
-        let jwk = jws.header().jwk().unwrap().unwrap().clone();
-        let Jwk::Ec(ec) = &jwk else {
-            panic!("a SoftwareKey is P-256")
-        };
-        let sec1 = ec.sec1_uncompressed();
-        Self {
-            signing_input: jws.signing_input().to_vec(),
-            signature: jws.signature().to_vec(),
-            payload: jws.payload().to_vec(),
-            jwk,
-            sec1,
-        }
-    }
-}
-
 fn bench_bare(c: &mut Criterion, fx: &Fixture) {
-    let parts = Parts::of(&fx.sample);
+    let parts = ProofParts::of(&fx.sample).unwrap();
     let (msg, sig) = (&parts.signing_input[..], &parts.signature[..]);
     let mut tampered = parts.signature.clone();
     tampered[10] ^= 1;
@@ -242,16 +204,7 @@ fn bench_bare(c: &mut Criterion, fx: &Fixture) {
     // trains the branch predictor and keeps the same data in cache. A server
     // never sees the same signature twice: this floor cycles through
     // DISTINCT_SIGNATURES real proofs by the same (pre-parsed) key.
-    let pairs: Vec<(Vec<u8>, Vec<u8>)> = fx
-        .resource
-        .many(DISTINCT_SIGNATURES)
-        .unwrap()
-        .iter()
-        .map(|proof| {
-            let parts = Parts::of(proof);
-            (parts.signing_input, parts.signature)
-        })
-        .collect();
+    let pairs = distinct_signatures(&fx.resource).unwrap();
     assert!(pairs.iter().all(|(m, s)| parsed.verify_sig(m, s).is_ok()));
     let mut next = 0;
     group.bench_function(BARE_IDS[3], |b| {
@@ -297,7 +250,7 @@ fn bench_full_verify(
     make: impl Fn(usize) -> Result<Vec<String>, holdfast_benches::Error>,
 ) {
     let verifier = ProofVerifier::default();
-    let guard = prefilled_guard(check.htu);
+    let guard = prefilled_guard(check.htu).unwrap();
 
     // Setup check: a fresh proof passes, and the same proof again is
     // refused as a replay (so the guard really is consulted).
@@ -362,7 +315,7 @@ struct Claims {
 }
 
 fn bench_breakdown(c: &mut Criterion, fx: &Fixture) {
-    let parts = Parts::of(&fx.sample);
+    let parts = ProofParts::of(&fx.sample).unwrap();
     let claims: Claims = serde_json::from_slice(&parts.payload).unwrap();
     let claimed_htu = claims.htu.clone().unwrap();
     let jti = claims.jti.clone().unwrap();
@@ -370,7 +323,7 @@ fn bench_breakdown(c: &mut Criterion, fx: &Fixture) {
     let cache = KeyCache::default();
     cache.get_or_insert(jkt, &parts.jwk, Alg::Es256).unwrap();
     assert_eq!(ath(&fx.token), claims.ath.clone().unwrap());
-    let mut guard = prefilled_guard(fx.resource.htu());
+    let mut guard = prefilled_guard(fx.resource.htu()).unwrap();
 
     let mut group = c.benchmark_group(GROUP_BREAKDOWN);
     group
@@ -415,7 +368,7 @@ fn bench_breakdown(c: &mut Criterion, fx: &Fixture) {
     group.bench_function(BREAKDOWN_IDS[7], |b| {
         b.iter_custom(|iters| {
             if guard.len().saturating_add(usize::try_from(iters).unwrap()) > INSERT_BENCH_LIMIT {
-                guard = prefilled_guard(fx.resource.htu());
+                guard = prefilled_guard(fx.resource.htu()).unwrap();
             }
             let keys: Vec<ReplayKey> = (next..next + iters)
                 .map(|i| ReplayKey::new(&jkt, fx.resource.htu().as_str(), &format!("bench-{i}")))
@@ -440,19 +393,6 @@ fn main_timing(group: &mut BenchmarkGroup<'_, WallTime>) {
         .sample_size(50)
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(6));
-}
-
-/// A guard holding `GUARD_PREFILL` live entries, as a busy server's would.
-fn prefilled_guard(htu: &Htu) -> MemoryReplayGuard {
-    let guard = MemoryReplayGuard::new(GUARD_CAPACITY);
-    let jkt = SoftwareKey::generate().unwrap().public_jwk().thumbprint();
-    for i in 0..GUARD_PREFILL {
-        let key = ReplayKey::new(&jkt, htu.as_str(), &format!("prefill-{i}"));
-        guard
-            .check_and_record(key, NOW.plus(61), NOW)
-            .expect("room in the guard");
-    }
-    guard
 }
 
 /// The result files of every case, noted before the run.
@@ -500,25 +440,12 @@ fn report(files: &Files, fx: &Fixture) {
     let proof = ran(files.proof.iter().map(|(id, f)| (*id, f)));
     let other = ran(files.other.iter().map(|(id, f)| (id.as_str(), f)));
 
-    println!();
-    println!("== Results of this run (criterion point estimates per iteration) ==");
-    println!("| case | mean µs/op | ops/s (from mean) | slope µs/op |");
-    println!("|---|---:|---:|---:|");
     let bare_rows = bare.iter().map(|(id, e)| (format!("{GROUP_BARE}/{id}"), e));
     let proof_rows = proof
         .iter()
         .map(|(id, e)| (format!("{GROUP_PROOF}/{id}"), e));
     let other_rows = other.iter().map(|(id, e)| ((*id).to_owned(), e));
-    for (id, e) in bare_rows.chain(proof_rows).chain(other_rows) {
-        let slope = e
-            .slope_ns
-            .map_or_else(|| "-".to_owned(), |ns| format!("{:.3}", ns / 1e3));
-        println!(
-            "| {id} | {:.3} | {:.0} | {slope} |",
-            e.mean_ns / 1e3,
-            1e9 / e.mean_ns
-        );
-    }
+    print_results(bare_rows.chain(proof_rows).chain(other_rows));
 
     let Some(&(fastest_id, fastest)) = bare
         .iter()
@@ -588,10 +515,10 @@ fn report(files: &Files, fx: &Fixture) {
 fn interleaved_cross_check(fx: &Fixture) {
     const ROUNDS: usize = 20;
     const BLOCK: usize = 1_000;
-    let parts = Parts::of(&fx.sample);
+    let parts = ProofParts::of(&fx.sample).unwrap();
     let parsed = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &parts.sec1).unwrap();
     let verifier = ProofVerifier::default();
-    let guard = prefilled_guard(fx.resource.htu());
+    let guard = prefilled_guard(fx.resource.htu()).unwrap();
     let check = fx.resource_check();
     let (mut bare, mut full) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..ROUNDS {

@@ -43,12 +43,15 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ParsedPublicKey};
 use axum::body::Body;
 use axum::response::Response;
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
-use holdfast_benches::{Estimates, NOW, ProofFactory, ResultFile, criterion_home};
+use holdfast_benches::{
+    DISTINCT_SIGNATURES, Estimates, NOW, ProofFactory, ProofParts, ResultFile, TARGET_RATIO,
+    criterion_home, distinct_signatures, prefilled_guard, print_results,
+};
 use holdfast_hw::SoftwareKey;
 use holdfast_proto::{
-    ACCESS_TOKEN_TYP, AccessToken, AccessTokenClaims, Alg, Audience, CompactJws, Confirmation,
-    FixedClock, Htu, IssuerKeys, Jkt, Jwk, JwtHeader, MemoryReplayGuard, NonceCheck, ProofCheck,
-    ProofVerifier, ReplayGuard, ReplayKey, Signer, VerifyingKey, sign_jwt,
+    ACCESS_TOKEN_TYP, AccessToken, AccessTokenClaims, Alg, Audience, Confirmation, FixedClock, Htu,
+    IssuerKeys, Jkt, JwtHeader, NonceCheck, ProofCheck, ProofVerifier, Signer, VerifyingKey,
+    sign_jwt,
 };
 use holdfast_verifier::registry::DeviceEntry;
 use holdfast_verifier::{
@@ -64,13 +67,6 @@ const IDS: [&str; 5] = [
     "check_request",
     "layer_call",
 ];
-const DISTINCT_SIGNATURES: usize = 4096;
-/// The issue's target for a whole proof check, applied to a whole request.
-const TARGET_RATIO: f64 = 0.80;
-/// Live entries in the replay guard before measuring (as in `proof_verify`:
-/// ~3.3k requests/s over the 61 s an entry is kept).
-const GUARD_PREFILL: usize = 200_000;
-const GUARD_CAPACITY: usize = 4_000_000;
 
 const ISSUER: &str = "https://issuer.example.com";
 const AUDIENCE: &str = "https://api.example.com";
@@ -168,7 +164,9 @@ impl Fixture {
         let config = VerifierConfig::new(ISSUER, AUDIENCE, BASE_URL, "rs", "secret");
         let verifier = Verifier::new(config, Arc::new(keys), Arc::new(registry))
             .with_clock(Arc::new(FixedClock(NOW)))
-            .with_replay_guard(Arc::new(prefilled_guard(&htu)));
+            .with_replay_guard(Arc::new(
+                prefilled_guard(&Htu::parse(&htu).unwrap()).unwrap(),
+            ));
         let proofs =
             ProofFactory::new(device, "GET", &htu, Some(AccessToken::new(token.clone()))).unwrap();
         let sample = proofs.one().unwrap();
@@ -209,43 +207,22 @@ impl Fixture {
     }
 }
 
-/// The sample proof's signing input, signature and key, for bare verification.
-fn bare_parts(proof: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
-    let jws = CompactJws::parse(proof).unwrap();
-    let Jwk::Ec(ec) = jws.header().jwk().unwrap().unwrap().clone() else {
-        panic!("a SoftwareKey is P-256")
-    };
-    (
-        jws.signing_input().to_vec(),
-        jws.signature().to_vec(),
-        ec.sec1_uncompressed(),
-    )
-}
-
 fn bench_bare(group: &mut BenchmarkGroup<'_, WallTime>, fx: &Fixture) {
-    let (msg, sig, sec1) = bare_parts(&fx.sample);
-    let parsed = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &sec1).unwrap();
+    let parts = ProofParts::of(&fx.sample).unwrap();
+    let (msg, sig) = (&parts.signing_input, &parts.signature);
+    let parsed = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &parts.sec1).unwrap();
     let mut tampered = sig.clone();
     tampered[10] ^= 1;
-    assert!(parsed.verify_sig(&msg, &sig).is_ok());
-    assert!(parsed.verify_sig(&msg, &tampered).is_err());
+    assert!(parsed.verify_sig(msg, sig).is_ok());
+    assert!(parsed.verify_sig(msg, &tampered).is_err());
     group.bench_function(IDS[0], |b| {
         b.iter(|| {
             parsed
-                .verify_sig(black_box(&msg), black_box(&sig))
+                .verify_sig(black_box(msg), black_box(sig))
                 .expect("verifies")
         });
     });
-    let pairs: Vec<(Vec<u8>, Vec<u8>)> = fx
-        .proofs
-        .many(DISTINCT_SIGNATURES)
-        .unwrap()
-        .iter()
-        .map(|proof| {
-            let (m, s, _) = bare_parts(proof);
-            (m, s)
-        })
-        .collect();
+    let pairs = distinct_signatures(&fx.proofs).unwrap();
     let mut next = 0;
     group.bench_function(IDS[1], |b| {
         b.iter(|| {
@@ -260,7 +237,7 @@ fn bench_bare(group: &mut BenchmarkGroup<'_, WallTime>, fx: &Fixture) {
 
 fn bench_proof_only(group: &mut BenchmarkGroup<'_, WallTime>, fx: &Fixture) {
     let verifier = ProofVerifier::default();
-    let guard = prefilled_guard(fx.proofs.htu().as_str());
+    let guard = prefilled_guard(fx.proofs.htu()).unwrap();
     let check = ProofCheck {
         htm: "GET",
         htu: fx.proofs.htu(),
@@ -363,38 +340,12 @@ fn timed_over_fresh_proofs(
     println!("{id}: {verified} requests verified, none refused");
 }
 
-fn prefilled_guard(htu: &str) -> MemoryReplayGuard {
-    let guard = MemoryReplayGuard::new(GUARD_CAPACITY);
-    let jkt = SoftwareKey::generate().unwrap().public_jwk().thumbprint();
-    let htu = Htu::parse(htu).unwrap();
-    for i in 0..GUARD_PREFILL {
-        let key = ReplayKey::new(&jkt, htu.as_str(), &format!("prefill-{i}"));
-        guard
-            .check_and_record(key, NOW.plus(61), NOW)
-            .expect("room in the guard");
-    }
-    guard
-}
-
 fn report(files: &[(&str, ResultFile)], fx: &Fixture) {
     let ran: Vec<(&str, Estimates)> = files
         .iter()
         .filter_map(|(id, f)| Some((*id, f.estimates()?)))
         .collect();
-    println!();
-    println!("== Results of this run (criterion point estimates per iteration) ==");
-    println!("| case | mean µs/op | ops/s (from mean) | slope µs/op |");
-    println!("|---|---:|---:|---:|");
-    for (id, e) in &ran {
-        let slope = e
-            .slope_ns
-            .map_or_else(|| "-".to_owned(), |ns| format!("{:.3}", ns / 1e3));
-        println!(
-            "| {GROUP}/{id} | {:.3} | {:.0} | {slope} |",
-            e.mean_ns / 1e3,
-            1e9 / e.mean_ns
-        );
-    }
+    print_results(ran.iter().map(|(id, e)| (format!("{GROUP}/{id}"), e)));
     let find = |id: &str| ran.iter().find(|(i, _)| *i == id).map(|(_, e)| *e);
     let Some(bare) = find(IDS[0]) else {
         println!(
@@ -455,15 +406,16 @@ fn report(files: &[(&str, ResultFile)], fx: &Fixture) {
 fn interleaved_cross_check(fx: &Fixture) {
     const ROUNDS: usize = 20;
     const BLOCK: usize = 1_000;
-    let (msg, sig, sec1) = bare_parts(&fx.sample);
-    let parsed = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &sec1).unwrap();
+    let parts = ProofParts::of(&fx.sample).unwrap();
+    let (msg, sig) = (&parts.signing_input, &parts.signature);
+    let parsed = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &parts.sec1).unwrap();
     let (mut bare, mut full) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..ROUNDS {
         let proofs = fx.proofs.many(BLOCK).unwrap();
         let start = Instant::now();
         for _ in 0..BLOCK {
             parsed
-                .verify_sig(black_box(&msg), black_box(&sig))
+                .verify_sig(black_box(msg), black_box(sig))
                 .expect("verifies");
         }
         bare += start.elapsed();

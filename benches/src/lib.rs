@@ -5,6 +5,10 @@
 //!   measures a replay refusal.
 //! - [`fake_access_token`]: an `at+jwt`-shaped token of realistic size, for
 //!   the `ath` check.
+//! - [`prefilled_guard`]: a replay guard as full as a busy server's.
+//! - [`ProofParts`]: a proof taken apart for bare signature verification,
+//!   and [`distinct_signatures`], many of them.
+//! - [`print_results`]: the table of this run's estimates.
 //! - [`ResultFile`]: criterion's `estimates.json` for one benchmark, read back
 //!   after the groups ran, and only if this run wrote it, so a ratio printed
 //!   at the end comes from the run that printed it.
@@ -19,7 +23,10 @@ use std::{env, fs, thread};
 use base64ct::{Base64UrlUnpadded, Encoding};
 use getrandom::SysRng;
 use holdfast_hw::SoftwareKey;
-use holdfast_proto::{AccessToken, Htu, Jkt, ProofRequest, Signer, UnixTime, build_proof};
+use holdfast_proto::{
+    AccessToken, CompactJws, Htu, Jkt, Jwk, MemoryReplayGuard, ProofRequest, ReplayGuard,
+    ReplayKey, Signer, UnixTime, build_proof,
+};
 
 /// A fixture failure. Benches report it and stop.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -27,6 +34,22 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// The time every proof is made at and checked at, so runs are comparable
 /// and no proof ages out of the acceptance window mid-run.
 pub const NOW: UnixTime = UnixTime::from_secs(1_750_000_000);
+
+/// The target for a whole proof check (or a whole request): no less than
+/// this fraction of the bare P-256 verification rate.
+pub const TARGET_RATIO: f64 = 0.80;
+
+/// Different signatures the `*_distinct` bare cases cycle through.
+pub const DISTINCT_SIGNATURES: usize = 4096;
+
+/// Live entries put in each replay guard before measuring: a server at
+/// ~3.3k proofs/s over the 61 s a record is kept. An empty map would flatter
+/// the guard (everything in cache).
+pub const GUARD_PREFILL: usize = 200_000;
+
+/// Far above what a run inserts (prefill + at most ~30k/s for ~10 s); a
+/// full guard refuses, and a refusal stops the bench.
+pub const GUARD_CAPACITY: usize = 4_000_000;
 
 /// Makes DPoP proofs for one request: one method, one URI, optionally one
 /// access token, signed by a [`SoftwareKey`].
@@ -135,6 +158,103 @@ where
         }
         Ok(out)
     })
+}
+
+/// A guard of [`GUARD_CAPACITY`] holding [`GUARD_PREFILL`] live entries for
+/// `htu` (by a key of its own), as a busy server's would.
+///
+/// # Errors
+/// When key generation fails or the guard refuses an entry.
+pub fn prefilled_guard(htu: &Htu) -> Result<MemoryReplayGuard, Error> {
+    let guard = MemoryReplayGuard::new(GUARD_CAPACITY);
+    let jkt = SoftwareKey::generate()?.public_jwk().thumbprint();
+    for i in 0..GUARD_PREFILL {
+        let key = ReplayKey::new(&jkt, htu.as_str(), &format!("prefill-{i}"));
+        guard.check_and_record(key, NOW.plus(61), NOW)?;
+    }
+    Ok(guard)
+}
+
+/// A proof split into what a bare signature verification needs, and what
+/// the steps around it read.
+#[derive(Debug, Clone)]
+pub struct ProofParts {
+    /// The JWS signing input (`header.payload`).
+    pub signing_input: Vec<u8>,
+    /// The raw `r ‖ s` signature.
+    pub signature: Vec<u8>,
+    /// The header's `jwk`.
+    pub jwk: Jwk,
+    /// That key as an uncompressed SEC 1 point.
+    pub sec1: Vec<u8>,
+    /// The decoded payload (the claims' JSON).
+    pub payload: Vec<u8>,
+}
+
+impl ProofParts {
+    /// Takes `proof` apart.
+    ///
+    /// # Errors
+    /// When `proof` is not a compact JWS with a P-256 `jwk` in its header.
+    pub fn of(proof: &str) -> Result<Self, Error> {
+        let jws = CompactJws::parse(proof)?;
+        let jwk = jws
+            .header()
+            .jwk()
+            .ok_or("the proof has no jwk")?
+            .map_err(|e| e.to_string())?
+            .clone();
+        let Jwk::Ec(ec) = &jwk else {
+            return Err("the proof's key is not P-256".into());
+        };
+        let sec1 = ec.sec1_uncompressed();
+        Ok(Self {
+            signing_input: jws.signing_input().to_vec(),
+            signature: jws.signature().to_vec(),
+            payload: jws.payload().to_vec(),
+            jwk,
+            sec1,
+        })
+    }
+}
+
+/// A JWS signing input and its signature.
+pub type Signed = (Vec<u8>, Vec<u8>);
+
+/// The signing inputs and signatures of [`DISTINCT_SIGNATURES`] fresh
+/// proofs from `factory`: a bare verification floor over new data each
+/// time, as a server sees it.
+///
+/// # Errors
+/// When making or taking apart a proof fails.
+pub fn distinct_signatures(factory: &ProofFactory) -> Result<Vec<Signed>, Error> {
+    factory
+        .many(DISTINCT_SIGNATURES)?
+        .iter()
+        .map(|proof| {
+            let parts = ProofParts::of(proof)?;
+            Ok((parts.signing_input, parts.signature))
+        })
+        .collect()
+}
+
+/// Prints the estimates of this run as a table, one `(case, estimates)` row
+/// each.
+pub fn print_results<'a>(rows: impl IntoIterator<Item = (String, &'a Estimates)>) {
+    println!();
+    println!("== Results of this run (criterion point estimates per iteration) ==");
+    println!("| case | mean µs/op | ops/s (from mean) | slope µs/op |");
+    println!("|---|---:|---:|---:|");
+    for (case, e) in rows {
+        let slope = e
+            .slope_ns
+            .map_or_else(|| "-".to_owned(), |ns| format!("{:.3}", ns / 1e3));
+        println!(
+            "| {case} | {:.3} | {:.0} | {slope} |",
+            e.mean_ns / 1e3,
+            1e9 / e.mean_ns
+        );
+    }
 }
 
 /// A DPoP-bound access token shaped like the ones Holdfast issues (RFC 9068
@@ -306,6 +426,34 @@ mod tests {
         let headers: std::collections::HashSet<_> =
             proofs.iter().map(|p| p.split('.').next()).collect();
         assert_eq!(headers.len(), 3);
+    }
+
+    #[test]
+    fn proof_parts_take_a_proof_apart() {
+        let key = SoftwareKey::generate().unwrap();
+        let Jwk::Ec(ec) = key.public_jwk().clone() else {
+            panic!("a SoftwareKey is P-256")
+        };
+        let factory = ProofFactory::new(key, "GET", "https://api.example.com/a", None).unwrap();
+        let proof = factory.one().unwrap();
+        let parts = ProofParts::of(&proof).unwrap();
+        assert_eq!(parts.sec1, ec.sec1_uncompressed());
+        let (input, signature) = proof.rsplit_once('.').unwrap();
+        assert_eq!(parts.signing_input, input.as_bytes());
+        assert_eq!(
+            Base64UrlUnpadded::encode_string(&parts.signature),
+            signature
+        );
+        let claims: serde_json::Value = serde_json::from_slice(&parts.payload).unwrap();
+        assert_eq!(claims["htm"], "GET");
+        assert!(ProofParts::of("not-a-jws").is_err());
+    }
+
+    #[test]
+    fn prefilled_guard_holds_the_prefill() {
+        let htu = Htu::parse("https://api.example.com/a").unwrap();
+        let guard = prefilled_guard(&htu).unwrap();
+        assert_eq!(guard.len(), GUARD_PREFILL);
     }
 
     #[test]

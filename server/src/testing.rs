@@ -1,15 +1,26 @@
 //! Test support shared by this crate's tests and the end-to-end tests: an
-//! issuer on a temporary store with a clock the test moves.
+//! issuer on a temporary store with a clock the test moves, and devices
+//! enrolled in it directly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use holdfast_proto::{Clock, NonceSecret, UnixTime};
+use getrandom::SysRng;
+use holdfast_hw::{KeyKind, SoftwareKey};
+use holdfast_proto::{
+    AccessToken, AccessTokenClaims, Audience, Clock, Confirmation, Htu, NonceSecret, ProofRequest,
+    Signer as _, UnixTime, build_proof,
+};
 
 use crate::config::Config;
+use crate::model::{
+    AttestationSummary, Device, DeviceId, DeviceState, EnrollmentCode, Principal, PrincipalId,
+    RefreshRecord, Role, Session, SessionId,
+};
+use crate::secret::{random_id, random_secret, secret_hash};
 use crate::state::AppState;
-use crate::store::SledStore;
+use crate::store::{Redeemed, SledStore};
 
 /// A clock that only moves when told.
 #[derive(Debug)]
@@ -95,6 +106,189 @@ impl TestIssuer {
     /// The current test time.
     pub fn now(&self) -> UnixTime {
         self.clock.now()
+    }
+
+    /// Creates principal `name` with `roles`, enrolls a software key for it
+    /// (a code redeemed in the store, as `/enroll` does) and starts a
+    /// session, all at the current time.
+    pub fn enrolled_device(&self, name: &str, roles: &[Role]) -> TestDevice {
+        let store = self.state.store.as_ref();
+        let now = self.now();
+        let principal = Principal {
+            id: PrincipalId::generate(),
+            name: name.to_owned(),
+            roles: roles.to_vec(),
+            disabled: false,
+            created_at: now,
+        };
+        store.put_principal(&principal).unwrap();
+        let key = SoftwareKey::generate().unwrap();
+        let jwk = key.public_jwk().clone();
+        let device = Device {
+            id: DeviceId::generate(),
+            principal: principal.id.clone(),
+            name: format!("{name}'s laptop"),
+            jkt: jwk.thumbprint(),
+            jwk,
+            kind: KeyKind::Software,
+            attestation: AttestationSummary {
+                kind: "software".into(),
+                details: serde_json::Map::new(),
+            },
+            state: DeviceState::Active,
+            created_at: now,
+            last_seen: None,
+        };
+        let code_hash = secret_hash(&random_secret());
+        let code = EnrollmentCode {
+            principal: principal.id.clone(),
+            allowed_kinds: vec![KeyKind::Software],
+            created_by: "test".into(),
+            created_at: now,
+            expires_at: now.plus(600),
+            used_by: None,
+        };
+        store.put_enrollment_code(&code_hash, &code).unwrap();
+        assert!(matches!(
+            store
+                .redeem_enrollment_code(&code_hash, &device, now)
+                .unwrap(),
+            Redeemed::Enrolled(_)
+        ));
+        let (session, refresh_token) = self.start_session(&device);
+        let mut enrolled = TestDevice {
+            key,
+            principal,
+            device,
+            session,
+            refresh_token,
+            token: String::new(),
+        };
+        enrolled.token = enrolled.access_token(self, |_| {});
+        enrolled
+    }
+
+    /// A new session of `device` at the current time (a fresh login),
+    /// expiring in an hour, and its refresh token, expiring in ten minutes.
+    fn start_session(&self, device: &Device) -> (Session, String) {
+        let now = self.now();
+        let session = Session {
+            id: SessionId::generate(),
+            principal: device.principal.clone(),
+            device: device.id.clone(),
+            jkt: device.jkt,
+            ip: Some("127.0.0.1".into()),
+            user_agent: None,
+            created_at: now,
+            refreshed_at: now,
+            expires_at: now.plus(3600),
+            revoked: None,
+            flags: Vec::new(),
+        };
+        let refresh_token = random_secret();
+        let record = RefreshRecord {
+            session: session.id.clone(),
+            jkt: device.jkt,
+            issued_at: now,
+            expires_at: now.plus(600),
+            used_at: None,
+        };
+        self.state
+            .store
+            .create_session(&session, &secret_hash(&refresh_token), &record)
+            .unwrap();
+        (session, refresh_token)
+    }
+
+    /// A DPoP proof by `key` for `method` on `path` at this issuer, now,
+    /// with `ath` when `access_token` is given.
+    pub fn proof(
+        &self,
+        key: &SoftwareKey,
+        method: &str,
+        path: &str,
+        access_token: Option<&str>,
+    ) -> String {
+        let htu = Htu::parse(&format!("{}{path}", self.state.settings.issuer)).unwrap();
+        let access_token = access_token.map(AccessToken::new);
+        let request = ProofRequest {
+            htm: method,
+            htu: &htu,
+            nonce: None,
+            access_token: access_token.as_ref(),
+        };
+        build_proof(key, &mut SysRng, &request, self.now()).unwrap()
+    }
+}
+
+/// A device enrolled by [`TestIssuer::enrolled_device`]: its key, principal,
+/// live session, and tokens.
+pub struct TestDevice {
+    /// The device's software key.
+    pub key: SoftwareKey,
+    /// Its principal.
+    pub principal: Principal,
+    /// The device.
+    pub device: Device,
+    /// Its live session.
+    pub session: Session,
+    /// The session's refresh token.
+    pub refresh_token: String,
+    /// An access token for the session, signed when it started.
+    pub token: String,
+}
+
+impl TestDevice {
+    /// The claims the issuer would put in an access token for this
+    /// device's session now.
+    pub fn claims(&self, issuer: &TestIssuer) -> AccessTokenClaims {
+        let now = issuer.now();
+        AccessTokenClaims {
+            iss: issuer.state.settings.issuer.clone(),
+            sub: self.session.principal.to_string(),
+            aud: Audience::One("holdfast".into()),
+            exp: now.plus(300),
+            iat: now,
+            nbf: Some(now),
+            jti: random_id(),
+            client_id: self.device.id.to_string(),
+            scope: None,
+            sid: Some(self.session.id.to_string()),
+            cnf: Confirmation {
+                jkt: self.device.jkt,
+            },
+            amr: vec!["swk".into(), "pop".into()],
+        }
+    }
+
+    /// An access token signed by the issuer now, with `edit` applied to
+    /// its claims.
+    pub fn access_token(
+        &self,
+        issuer: &TestIssuer,
+        edit: impl FnOnce(&mut AccessTokenClaims),
+    ) -> String {
+        let mut claims = self.claims(issuer);
+        edit(&mut claims);
+        issuer.state.keyring().sign_access_token(&claims).unwrap()
+    }
+
+    /// Logs in again now: a new session, refresh token and access token.
+    pub fn start_session(&mut self, issuer: &TestIssuer) {
+        (self.session, self.refresh_token) = issuer.start_session(&self.device);
+        self.token = self.access_token(issuer, |_| {});
+    }
+
+    /// A DPoP proof by this device's key for `method` on `path`, with `ath`
+    /// when `access_token` is given.
+    pub fn proof(
+        &self,
+        issuer: &TestIssuer,
+        method: &str,
+        path: &str,
+        access_token: Option<&str>,
+    ) -> String {
+        issuer.proof(&self.key, method, path, access_token)
     }
 }
 

@@ -6,7 +6,7 @@ use holdfast_server::enrollment::bootstrap_admin;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{Agent, Server, answer};
+use crate::support::{Agent, Server, answer, assertion_form};
 
 /// Bootstraps an admin and enrolls their device; returns the agent.
 pub(crate) async fn admin_agent(server: &Server) -> Agent {
@@ -129,69 +129,25 @@ async fn refuses_replayed_proof_and_proof_by_another_key() {
     // A proof used once is refused the second time.
     let assertion = alice.assertion(now, "a-1");
     let proof = alice.proof("POST", &url, None, now);
-    let form = [
-        ("grant_type", "client_credentials"),
-        (
-            "client_assertion_type",
-            holdfast_proto::CLIENT_ASSERTION_TYPE,
-        ),
-        ("client_assertion", assertion.as_str()),
-    ];
-    let first = alice
-        .http
-        .post(&url)
-        .header("DPoP", &proof)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let form = assertion_form(&assertion);
+    let first = alice.post_token(&proof, &form).await;
     assert_eq!(first.status(), StatusCode::OK);
     let assertion2 = alice.assertion(now, "a-2");
-    let form2 = [
-        ("grant_type", "client_credentials"),
-        (
-            "client_assertion_type",
-            holdfast_proto::CLIENT_ASSERTION_TYPE,
-        ),
-        ("client_assertion", assertion2.as_str()),
-    ];
-    let replay = answer(
-        alice
-            .http
-            .post(&url)
-            .header("DPoP", &proof)
-            .form(&form2)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-    .unwrap_err();
+    let form2 = assertion_form(&assertion2);
+    let replay = answer(alice.post_token(&proof, &form2).await)
+        .await
+        .unwrap_err();
     assert_eq!(
         (replay.status, replay.error.as_str()),
         (StatusCode::BAD_REQUEST, "invalid_dpop_proof")
     );
-    assert!(
-        replay.body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("already been used")
-    );
+    assert!(replay.description().contains("already been used"));
 
     // The client assertion jti is single-use too.
     let proof = alice.proof("POST", &url, None, now);
-    let again = answer(
-        alice
-            .http
-            .post(&url)
-            .header("DPoP", &proof)
-            .form(&form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-    .unwrap_err();
+    let again = answer(alice.post_token(&proof, &form).await)
+        .await
+        .unwrap_err();
     assert_eq!(
         (again.status, again.error.as_str()),
         (StatusCode::UNAUTHORIZED, "invalid_client")
@@ -201,64 +157,22 @@ async fn refuses_replayed_proof_and_proof_by_another_key() {
     let mut thief = Agent::new(&server);
     thief.nonce = alice.nonce.clone();
     let assertion3 = alice.assertion(now, "a-3");
-    let form3 = [
-        ("grant_type", "client_credentials"),
-        (
-            "client_assertion_type",
-            holdfast_proto::CLIENT_ASSERTION_TYPE,
-        ),
-        ("client_assertion", assertion3.as_str()),
-    ];
+    let form3 = assertion_form(&assertion3);
     let proof = thief.proof("POST", &url, None, now);
-    let other_key = answer(
-        alice
-            .http
-            .post(&url)
-            .header("DPoP", &proof)
-            .form(&form3)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-    .unwrap_err();
+    let other_key = answer(alice.post_token(&proof, &form3).await)
+        .await
+        .unwrap_err();
     assert_eq!(other_key.error, "invalid_dpop_proof");
-    assert!(
-        other_key.body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("does not match the key")
-    );
+    assert!(other_key.description().contains("does not match the key"));
 
     // An expired client assertion.
     let old = alice.assertion(now.minus(120), "a-4");
     let proof = alice.proof("POST", &url, None, now);
-    let expired = answer(
-        alice
-            .http
-            .post(&url)
-            .header("DPoP", &proof)
-            .form(&[
-                ("grant_type", "client_credentials"),
-                (
-                    "client_assertion_type",
-                    holdfast_proto::CLIENT_ASSERTION_TYPE,
-                ),
-                ("client_assertion", old.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-    .unwrap_err();
+    let expired = answer(alice.post_token(&proof, &assertion_form(&old)).await)
+        .await
+        .unwrap_err();
     assert_eq!(expired.error, "invalid_client");
-    assert!(
-        expired.body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("expired")
-    );
+    assert!(expired.description().contains("expired"));
 }
 
 #[tokio::test]
@@ -268,22 +182,10 @@ async fn missing_nonce_then_retry_and_wrong_htu() {
     let now = server.now();
     let url = format!("{}/token", server.url);
     let assertion = admin.assertion(now, "n-1");
-    let form = [
-        ("grant_type", "client_credentials"),
-        (
-            "client_assertion_type",
-            holdfast_proto::CLIENT_ASSERTION_TYPE,
-        ),
-        ("client_assertion", assertion.as_str()),
-    ];
+    let form = assertion_form(&assertion);
     let response = admin
-        .http
-        .post(&url)
-        .header("DPoP", admin.proof("POST", &url, None, now))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .post_token(&admin.proof("POST", &url, None, now), &form)
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let nonce = response
         .headers()
@@ -297,44 +199,18 @@ async fn missing_nonce_then_retry_and_wrong_htu() {
     admin.nonce = Some(nonce);
     // The same assertion works on the retry: it was not burnt.
     let retry = admin
-        .http
-        .post(&url)
-        .header("DPoP", admin.proof("POST", &url, None, now))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .post_token(&admin.proof("POST", &url, None, now), &form)
+        .await;
     assert_eq!(retry.status(), StatusCode::OK);
 
     // A proof for the URL the client thinks it called, not the configured one.
     let wrong = admin.proof("POST", "https://evil.example/token", None, now);
     let assertion = admin.assertion(now, "n-2");
-    let refused = answer(
-        admin
-            .http
-            .post(&url)
-            .header("DPoP", wrong)
-            .form(&[
-                ("grant_type", "client_credentials"),
-                (
-                    "client_assertion_type",
-                    holdfast_proto::CLIENT_ASSERTION_TYPE,
-                ),
-                ("client_assertion", assertion.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-    .unwrap_err();
+    let refused = answer(admin.post_token(&wrong, &assertion_form(&assertion)).await)
+        .await
+        .unwrap_err();
     assert_eq!(refused.error, "invalid_dpop_proof");
-    assert!(
-        refused.body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("htu")
-    );
+    assert!(refused.description().contains("htu"));
 }
 
 #[tokio::test]
@@ -350,12 +226,7 @@ async fn strict_ip_binding_refuses_refresh_from_another_address() {
     let mut elsewhere = alice.moved_to("127.0.0.2".parse().unwrap());
     let refused = elsewhere.refresh(now, &tokens.refresh).await.unwrap_err();
     assert_eq!(refused.error, "invalid_grant");
-    assert!(
-        refused.body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("IP binding")
-    );
+    assert!(refused.description().contains("IP binding"));
     // Default policy revokes the session: even the right address fails now.
     assert_eq!(
         alice.refresh(now, &tokens.refresh).await.unwrap_err().error,
@@ -422,18 +293,7 @@ async fn restart_keeps_sessions_devices_and_replay_cache() {
         ("grant_type", "refresh_token"),
         ("refresh_token", tokens.refresh.as_str()),
     ];
-    let ok = answer(
-        alice
-            .http
-            .post(&url)
-            .header("DPoP", &proof)
-            .form(&form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+    let ok = answer(alice.post_token(&proof, &form).await).await.unwrap();
     let refresh = ok["refresh_token"].as_str().unwrap().to_owned();
     let address = server.address();
     alice.http = reqwest::Client::new();
@@ -449,25 +309,11 @@ async fn restart_keeps_sessions_devices_and_replay_cache() {
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh.as_str()),
     ];
-    let replay = answer(
-        alice
-            .http
-            .post(&url)
-            .header("DPoP", &proof)
-            .form(&form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-    .unwrap_err();
+    let replay = answer(alice.post_token(&proof, &form).await)
+        .await
+        .unwrap_err();
     assert_eq!(replay.error, "invalid_dpop_proof");
-    assert!(
-        replay.body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("already been used")
-    );
+    assert!(replay.description().contains("already been used"));
 
     // The device, the session and its refresh token survived too.
     alice.refresh(server.now(), &refresh).await.unwrap();

@@ -142,6 +142,13 @@ pub struct Refusal {
     pub body: Value,
 }
 
+impl Refusal {
+    /// Its `error_description`.
+    pub fn description(&self) -> &str {
+        self.body["error_description"].as_str().unwrap()
+    }
+}
+
 /// A device agent with a software key.
 pub struct Agent {
     /// Its key.
@@ -267,14 +274,7 @@ impl Agent {
         let url = format!("{}/token", self.base);
         for attempt in 0..2 {
             let proof = self.proof("POST", &url, None, now);
-            let response = self
-                .http
-                .post(&url)
-                .header("DPoP", proof)
-                .form(form)
-                .send()
-                .await
-                .unwrap();
+            let response = self.post_token(&proof, form).await;
             if let Some(nonce) = response.headers().get("dpop-nonce") {
                 self.nonce = Some(nonce.to_str().unwrap().to_owned());
             }
@@ -293,22 +293,23 @@ impl Agent {
         unreachable!()
     }
 
+    /// Posts `form` to the token endpoint with `proof`, once, and returns
+    /// the response as it is.
+    pub async fn post_token(&self, proof: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}/token", self.base))
+            .header("DPoP", proof)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `client_credentials` with a fresh assertion.
     pub async fn login(&mut self, now: UnixTime) -> Result<Tokens, Refusal> {
         let jti = format!("assertion-{}", holdfast_server::secret::random_id());
         let assertion = self.assertion(now, &jti);
-        self.token_request(
-            now,
-            &[
-                ("grant_type", "client_credentials"),
-                (
-                    "client_assertion_type",
-                    holdfast_proto::CLIENT_ASSERTION_TYPE,
-                ),
-                ("client_assertion", &assertion),
-            ],
-        )
-        .await
+        self.token_request(now, &assertion_form(&assertion)).await
     }
 
     /// `refresh_token`.
@@ -344,6 +345,19 @@ impl Agent {
         }
         answer(request.send().await.unwrap()).await
     }
+}
+
+/// The `client_credentials` form authenticated by a `private_key_jwt`
+/// `assertion`.
+pub fn assertion_form(assertion: &str) -> [(&str, &str); 3] {
+    [
+        ("grant_type", "client_credentials"),
+        (
+            "client_assertion_type",
+            holdfast_proto::CLIENT_ASSERTION_TYPE,
+        ),
+        ("client_assertion", assertion),
+    ]
 }
 
 /// The JSON body of a 2xx answer, or the refusal.

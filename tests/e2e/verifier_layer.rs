@@ -15,7 +15,6 @@ use holdfast_proto::{
     ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, Confirmation, IssuerKeys, JwtHeader,
     NonceIssuer, NonceSecret, Signer as _, UnixTime, sign_jwt,
 };
-use holdfast_server::enrollment::bootstrap_admin;
 use holdfast_server::model::DeviceState;
 use holdfast_verifier::registry::{DeviceEntry, FeedEvent};
 use holdfast_verifier::{
@@ -25,6 +24,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use crate::issuer_flow::{admin_agent, enrolled_agent};
 use crate::support::{Agent, RS_ID, RS_SECRET, Server};
 
 /// The issuer's default `aud`.
@@ -121,35 +121,6 @@ fn event(kind: &str, id: &str, before: Option<UnixTime>, at: UnixTime) -> FeedEv
         before,
         device: None,
     }
-}
-
-/// Bootstraps an admin and enrolls their device.
-async fn admin_agent(server: &Server) -> Agent {
-    let code = bootstrap_admin(&server.issuer.state, "root", server.now()).unwrap();
-    let mut admin = Agent::new(server);
-    admin.enroll(server, &code).await.unwrap();
-    admin
-}
-
-/// Has the admin create a code for `principal` and enrolls a new agent.
-async fn enrolled_agent(server: &Server, admin: &mut Agent, principal: &str) -> Agent {
-    let tokens = admin.login(server.now()).await.unwrap();
-    let code = admin
-        .admin(
-            "POST",
-            "/admin/enrollment-codes",
-            &tokens.access,
-            Some(json!({"principal": principal, "roles": ["device"], "kinds": ["software"]})),
-            server.now(),
-        )
-        .await
-        .unwrap();
-    let mut agent = Agent::new(server);
-    agent
-        .enroll(server, code["code"].as_str().unwrap())
-        .await
-        .unwrap();
-    agent
 }
 
 /// What came back.

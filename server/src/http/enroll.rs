@@ -208,6 +208,30 @@ mod tests {
         (status, value)
     }
 
+    /// The request body for `code` and `kind`, proved now by `key` over
+    /// `challenge`.
+    fn proved_body(
+        issuer: &TestIssuer,
+        key: &SoftwareKey,
+        challenge: &str,
+        code: &str,
+        kind: &str,
+    ) -> Value {
+        body(
+            code,
+            kind,
+            &proof(key, challenge, code, issuer.now().as_secs()),
+        )
+    }
+
+    /// A software-key request body for `code` by a new key over a fresh
+    /// challenge.
+    async fn new_key_body(issuer: &TestIssuer, code: &str) -> Value {
+        let key = SoftwareKey::generate().unwrap();
+        let challenge = challenge(issuer).await;
+        proved_body(issuer, &key, &challenge, code, "software")
+    }
+
     /// A fresh code, key, challenge and the matching request body.
     async fn attempt(
         issuer: &TestIssuer,
@@ -217,16 +241,18 @@ mod tests {
         let code = code(issuer, kinds, 3600);
         let key = SoftwareKey::generate().unwrap();
         let challenge = challenge(issuer).await;
-        let body = body(
-            &code,
-            kind,
-            &proof(&key, &challenge, &code, issuer.now().as_secs()),
-        );
+        let body = proved_body(issuer, &key, &challenge, &code, kind);
         (key, code, challenge, body)
     }
 
     fn device_count(issuer: &TestIssuer) -> usize {
         issuer.state.store.devices().unwrap().len()
+    }
+
+    /// The newest audit record.
+    fn last_audit(issuer: &TestIssuer) -> crate::store::AuditRecord {
+        let mut records = issuer.state.store.audit_range(0, 10_000).unwrap();
+        records.pop().unwrap()
     }
 
     /// Asserts the answer, that the refusal was audited with `check` and
@@ -245,13 +271,7 @@ mod tests {
             "{body}"
         );
         assert!(body["error_description"].is_string(), "{body}");
-        let last = issuer
-            .state
-            .store
-            .audit_range(0, 10_000)
-            .unwrap()
-            .pop()
-            .unwrap();
+        let last = last_audit(issuer);
         assert_eq!(last.entry.event, "enrollment_refused");
         assert_eq!(last.entry.outcome, want_error);
         assert_eq!(last.entry.details["check"], check, "{:?}", last.entry);
@@ -264,6 +284,20 @@ mod tests {
             before,
             "a refusal was published to the feed"
         );
+    }
+
+    /// Enrolls with `request` and asserts a 400 `invalid_request` refusal
+    /// audited with `check`, as [`assert_refused`] does, no device stored.
+    async fn assert_invalid_request(issuer: &TestIssuer, request: &Value, check: &str) {
+        let got = enroll(issuer, request).await;
+        let want = (StatusCode::BAD_REQUEST, "invalid_request", check);
+        assert_refused(issuer, 0, got, want);
+    }
+
+    /// The stored enrollment code `code`.
+    fn stored_code(issuer: &TestIssuer, code: &str) -> crate::model::EnrollmentCode {
+        let hash = secret_hash(code);
+        issuer.state.store.enrollment_code(&hash).unwrap().unwrap()
     }
 
     #[tokio::test]
@@ -326,21 +360,10 @@ mod tests {
         );
 
         // The code is spent.
-        let record = issuer
-            .state
-            .store
-            .enrollment_code(&secret_hash(&code))
-            .unwrap()
-            .unwrap();
+        let record = stored_code(&issuer, &code);
         assert_eq!(record.used_by, Some(device.id.clone()));
         // Audited and counted.
-        let last = issuer
-            .state
-            .store
-            .audit_range(0, 10_000)
-            .unwrap()
-            .pop()
-            .unwrap();
+        let last = last_audit(&issuer);
         assert_eq!(
             (last.entry.event.as_str(), last.entry.outcome.as_str()),
             ("device_enrolled", "ok")
@@ -359,13 +382,7 @@ mod tests {
     async fn enrolls_the_bootstrap_admin() {
         let issuer = TestIssuer::new();
         let code = enrollment::bootstrap_admin(&issuer.state, "root", issuer.now()).unwrap();
-        let key = SoftwareKey::generate().unwrap();
-        let challenge = challenge(&issuer).await;
-        let request = body(
-            &code,
-            "software",
-            &proof(&key, &challenge, &code, issuer.now().as_secs()),
-        );
+        let request = new_key_body(&issuer, &code).await;
         let (status, body) = enroll(&issuer, &request).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         assert_eq!(body["principal"], "root");
@@ -378,13 +395,7 @@ mod tests {
         let issuer = TestIssuer::new();
         let (_, code, _, request) = attempt(&issuer, ALL_KINDS, "software").await;
         assert_eq!(enroll(&issuer, &request).await.0, StatusCode::CREATED);
-        let key = SoftwareKey::generate().unwrap();
-        let challenge = challenge(&issuer).await;
-        let again = body(
-            &code,
-            "software",
-            &proof(&key, &challenge, &code, issuer.now().as_secs()),
-        );
+        let again = new_key_body(&issuer, &code).await;
         let before = device_count(&issuer);
         let got = enroll(&issuer, &again).await;
         assert_refused(
@@ -400,13 +411,7 @@ mod tests {
         let issuer = TestIssuer::new();
         let code = code(&issuer, ALL_KINDS, 60);
         issuer.clock.advance(60);
-        let key = SoftwareKey::generate().unwrap();
-        let challenge = challenge(&issuer).await;
-        let request = body(
-            &code,
-            "software",
-            &proof(&key, &challenge, &code, issuer.now().as_secs()),
-        );
+        let request = new_key_body(&issuer, &code).await;
         let got = enroll(&issuer, &request).await;
         assert_refused(
             &issuer,
@@ -420,13 +425,7 @@ mod tests {
     async fn rejects_unknown_code() {
         let issuer = TestIssuer::new();
         let code = crate::secret::random_secret();
-        let key = SoftwareKey::generate().unwrap();
-        let challenge = challenge(&issuer).await;
-        let request = body(
-            &code,
-            "software",
-            &proof(&key, &challenge, &code, issuer.now().as_secs()),
-        );
+        let request = new_key_body(&issuer, &code).await;
         let got = enroll(&issuer, &request).await;
         assert_refused(
             &issuer,
@@ -444,11 +443,7 @@ mod tests {
         // A new code and key, but the spent challenge.
         let code = code(&issuer, ALL_KINDS, 3600);
         let key = SoftwareKey::generate().unwrap();
-        let request = body(
-            &code,
-            "software",
-            &proof(&key, &challenge, &code, issuer.now().as_secs()),
-        );
+        let request = proved_body(&issuer, &key, &challenge, &code, "software");
         let got = enroll(&issuer, &request).await;
         assert_refused(
             &issuer,
@@ -467,30 +462,12 @@ mod tests {
         let issuer = TestIssuer::new();
         let code = code(&issuer, ALL_KINDS, 3600);
         let key = SoftwareKey::generate().unwrap();
-        let request = body(
-            &code,
-            "software",
-            &proof(&key, "invented", &code, issuer.now().as_secs()),
-        );
-        let got = enroll(&issuer, &request).await;
-        assert_refused(
-            &issuer,
-            0,
-            got,
-            (
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "challenge_unknown",
-            ),
-        );
+        let request = proved_body(&issuer, &key, "invented", &code, "software");
+        assert_invalid_request(&issuer, &request, "challenge_unknown").await;
 
         let challenge = challenge(&issuer).await;
         issuer.clock.advance(300);
-        let request = body(
-            &code,
-            "software",
-            &proof(&key, &challenge, &code, issuer.now().as_secs()),
-        );
+        let request = proved_body(&issuer, &key, &challenge, &code, "software");
         let (status, body) = enroll(&issuer, &request).await;
         assert_eq!(
             (status, body["error"].as_str()),
@@ -515,17 +492,8 @@ mod tests {
         };
         let claims = json!({ "challenge": challenge, "code_hash": code_hash(&code), "iat": issuer.now().as_secs() });
         let proof = sign_jwt(&signer, &header, &claims).unwrap();
-        let got = enroll(&issuer, &body(&code, "software", &proof)).await;
-        assert_refused(
-            &issuer,
-            0,
-            got,
-            (
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "proof_signature_invalid",
-            ),
-        );
+        let request = body(&code, "software", &proof);
+        assert_invalid_request(&issuer, &request, "proof_signature_invalid").await;
     }
 
     #[tokio::test]
@@ -543,24 +511,9 @@ mod tests {
             "software",
             &proof(&key, &challenge, &theirs, issuer.now().as_secs()),
         );
-        let got = enroll(&issuer, &request).await;
-        assert_refused(
-            &issuer,
-            0,
-            got,
-            (
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "code_hash_mismatch",
-            ),
-        );
+        assert_invalid_request(&issuer, &request, "code_hash_mismatch").await;
         for code in [mine, theirs] {
-            let record = issuer
-                .state
-                .store
-                .enrollment_code(&secret_hash(&code))
-                .unwrap()
-                .unwrap();
+            let record = stored_code(&issuer, &code);
             assert_eq!(record.used_by, None);
         }
     }
@@ -575,21 +528,9 @@ mod tests {
         jwk["d"] = json!(Base64UrlUnpadded::encode_string(&[7u8; 32]));
         let header = json!({ "typ": ENROLL_PROOF_TYP, "alg": "ES256", "jwk": jwk });
         let claims = json!({ "challenge": challenge, "code_hash": code_hash(&code), "iat": issuer.now().as_secs() });
-        let got = enroll(
-            &issuer,
-            &body(&code, "software", &raw_jws(&key, &header, &claims)),
-        )
-        .await;
-        assert_refused(
-            &issuer,
-            0,
-            got,
-            (
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "jwk_has_private_key",
-            ),
-        );
+        let jws = raw_jws(&key, &header, &claims);
+        let request = body(&code, "software", &jws);
+        assert_invalid_request(&issuer, &request, "jwk_has_private_key").await;
     }
 
     #[tokio::test]
@@ -637,13 +578,7 @@ mod tests {
                 &body(&code, "software", &raw_jws(&key, &header, &claims)),
             )
             .await;
-            let last = issuer
-                .state
-                .store
-                .audit_range(0, 10_000)
-                .unwrap()
-                .pop()
-                .unwrap();
+            let last = last_audit(&issuer);
             assert_eq!(last.entry.details["check"], check, "{header}");
             assert_eq!(
                 (got.0, got.1["error"].as_str()),
@@ -653,48 +588,17 @@ mod tests {
         let header = json!({ "typ": ENROLL_PROOF_TYP, "alg": "ES256", "jwk": public_jwk(&key) });
         let bad_claims =
             json!({ "challenge": challenge, "code_hash": code_hash(&code), "iat": "now" });
-        let got = enroll(
-            &issuer,
-            &body(&code, "software", &raw_jws(&key, &header, &bad_claims)),
-        )
-        .await;
-        assert_refused(
-            &issuer,
-            0,
-            got,
+        let old = json!({ "challenge": challenge, "code_hash": code_hash(&code), "iat": issuer.now().as_secs() - 301 });
+        for (jws, check) in [
             (
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
+                raw_jws(&key, &header, &bad_claims),
                 "proof_claims_malformed",
             ),
-        );
-        let old = json!({ "challenge": challenge, "code_hash": code_hash(&code), "iat": issuer.now().as_secs() - 301 });
-        let got = enroll(
-            &issuer,
-            &body(&code, "software", &raw_jws(&key, &header, &old)),
-        )
-        .await;
-        assert_refused(
-            &issuer,
-            0,
-            got,
-            (
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "iat_outside_window",
-            ),
-        );
-        let got = enroll(&issuer, &body(&code, "software", "not-a-jws")).await;
-        assert_refused(
-            &issuer,
-            0,
-            got,
-            (
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "proof_malformed",
-            ),
-        );
+            (raw_jws(&key, &header, &old), "iat_outside_window"),
+            ("not-a-jws".to_owned(), "proof_malformed"),
+        ] {
+            assert_invalid_request(&issuer, &body(&code, "software", &jws), check).await;
+        }
     }
 
     #[tokio::test]
@@ -735,17 +639,7 @@ mod tests {
     async fn rejects_tpm_kind_without_attestation() {
         let issuer = TestIssuer::new();
         let (_, _, _, request) = attempt(&issuer, ALL_KINDS, "tpm").await;
-        let got = enroll(&issuer, &request).await;
-        assert_refused(
-            &issuer,
-            0,
-            got,
-            (
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "attestation_required",
-            ),
-        );
+        assert_invalid_request(&issuer, &request, "attestation_required").await;
     }
 
     #[tokio::test]
@@ -775,17 +669,7 @@ mod tests {
         let issuer = TestIssuer::new();
         let (_, _, _, mut request) = attempt(&issuer, ALL_KINDS, "software").await;
         request["attestation"] = json!({});
-        let got = enroll(&issuer, &request).await;
-        assert_refused(
-            &issuer,
-            0,
-            got,
-            (
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "attestation_unexpected",
-            ),
-        );
+        assert_invalid_request(&issuer, &request, "attestation_unexpected").await;
     }
 
     #[tokio::test]
@@ -795,11 +679,7 @@ mod tests {
         assert_eq!(enroll(&issuer, &request).await.0, StatusCode::CREATED);
         let code = code(&issuer, ALL_KINDS, 3600);
         let challenge = challenge(&issuer).await;
-        let again = body(
-            &code,
-            "software",
-            &proof(&key, &challenge, &code, issuer.now().as_secs()),
-        );
+        let again = proved_body(&issuer, &key, &challenge, &code, "software");
         let (status, body) = enroll(&issuer, &again).await;
         assert_eq!(body["error_description"], "this key is already enrolled");
         assert_refused(
@@ -813,12 +693,7 @@ mod tests {
             ),
         );
         // The second code was not spent.
-        let record = issuer
-            .state
-            .store
-            .enrollment_code(&secret_hash(&code))
-            .unwrap()
-            .unwrap();
+        let record = stored_code(&issuer, &code);
         assert_eq!(record.used_by, None);
     }
 
@@ -827,17 +702,7 @@ mod tests {
         let issuer = TestIssuer::new();
         let (_, _, _, mut request) = attempt(&issuer, ALL_KINDS, "software").await;
         request["name"] = json!("laptop\n2025-01-01 admin logged in");
-        let got = enroll(&issuer, &request).await;
-        assert_refused(
-            &issuer,
-            0,
-            got,
-            (
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "device_name_invalid",
-            ),
-        );
+        assert_invalid_request(&issuer, &request, "device_name_invalid").await;
     }
 
     #[tokio::test]

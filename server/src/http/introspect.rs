@@ -323,11 +323,13 @@ mod tests {
     use holdfast_proto::{ACCESS_TOKEN_TYP, JwtHeader, Signer as _, sign_jwt};
     use serde_json::json;
 
-    use super::super::rs_auth::fixtures::{Holder, basic, enroll, form, issuer, rs_auth, send};
+    use super::super::rs_auth::fixtures::{
+        admin_revoke, basic, enroll, form, issuer, rs_auth, send,
+    };
     use super::INTROSPECT_PATH;
     use crate::model::DeviceState;
-    use crate::revocation::{Target, revoke};
-    use crate::testing::TestIssuer;
+    use crate::revocation::Target;
+    use crate::testing::{TestDevice, TestIssuer};
 
     async fn introspect(issuer: &TestIssuer, token: &str) -> serde_json::Value {
         let auth = rs_auth();
@@ -419,16 +421,7 @@ mod tests {
         let holder = enroll(&issuer);
         let token = holder.access_token(&issuer, |_| {});
         assert_eq!(introspect(&issuer, &token).await["active"], true);
-        let target = Target::Session(holder.session.id.clone());
-        revoke(
-            &issuer.state,
-            &target,
-            "admin:test",
-            None,
-            "admin",
-            issuer.now(),
-        )
-        .unwrap();
+        admin_revoke(&issuer, &Target::Session(holder.session.id.clone()));
         assert_eq!(introspect(&issuer, &token).await, inactive());
         assert_eq!(introspect(&issuer, &holder.refresh_token).await, inactive());
     }
@@ -438,16 +431,7 @@ mod tests {
         let issuer = issuer();
         let holder = enroll(&issuer);
         let token = holder.access_token(&issuer, |_| {});
-        let target = Target::AllBefore(issuer.now().plus(1));
-        revoke(
-            &issuer.state,
-            &target,
-            "admin:test",
-            None,
-            "admin",
-            issuer.now(),
-        )
-        .unwrap();
+        admin_revoke(&issuer, &Target::AllBefore(issuer.now().plus(1)));
         assert_eq!(introspect(&issuer, &token).await, inactive());
         assert_eq!(introspect(&issuer, &holder.refresh_token).await, inactive());
     }
@@ -560,7 +544,7 @@ mod tests {
     #[tokio::test]
     async fn shows_a_live_refresh_token_until_it_is_used() {
         let issuer = issuer();
-        let Holder {
+        let TestDevice {
             session,
             refresh_token,
             ..

@@ -323,7 +323,7 @@ mod tests {
     use holdfast_hw::SoftwareKey;
     use serde_json::json;
 
-    use super::super::rs_auth::fixtures::{enroll, form, get, issuer, proof_by, rs_auth, send};
+    use super::super::rs_auth::fixtures::{admin_revoke, enroll, form, get, issuer, rs_auth, send};
     use super::{ENROLLED_KEYS_PATH, REVOCATIONS_PATH, REVOKE_PATH};
     use crate::model::SessionId;
     use crate::revocation::{Target, revoke};
@@ -338,19 +338,6 @@ mod tests {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(headers[header::CACHE_CONTROL], "no-store");
         body
-    }
-
-    fn revoke_session(issuer: &TestIssuer, sid: &SessionId) -> RevocationEvent {
-        let target = Target::Session(sid.clone());
-        revoke(
-            &issuer.state,
-            &target,
-            "admin:test",
-            None,
-            "admin",
-            issuer.now(),
-        )
-        .unwrap()
     }
 
     fn session_revoked(issuer: &TestIssuer, sid: &SessionId) -> Option<String> {
@@ -383,18 +370,10 @@ mod tests {
 
         let a = enroll(&issuer);
         let b = enroll(&issuer);
-        let first = revoke_session(&issuer, &a.session.id);
-        let second = revoke_session(&issuer, &b.session.id);
+        let first = admin_revoke(&issuer, &Target::Session(a.session.id.clone()));
+        let second = admin_revoke(&issuer, &Target::Session(b.session.id.clone()));
         let before = issuer.now().plus(1);
-        let third = revoke(
-            &issuer.state,
-            &Target::AllBefore(before),
-            "admin:test",
-            None,
-            "admin",
-            issuer.now(),
-        )
-        .unwrap();
+        let third = admin_revoke(&issuer, &Target::AllBefore(before));
         assert!(first.cursor < second.cursor && second.cursor < third.cursor);
 
         let all = feed(&issuer, "").await;
@@ -494,15 +473,7 @@ mod tests {
                 "principal_disabled": false,
             }]})
         );
-        revoke(
-            &issuer.state,
-            &Target::Principal(holder.device.principal.clone()),
-            "admin:test",
-            None,
-            "admin",
-            issuer.now(),
-        )
-        .unwrap();
+        admin_revoke(&issuer, &Target::Principal(holder.device.principal.clone()));
         let (_, _, body) = send(
             &issuer,
             get(ENROLLED_KEYS_PATH, &[("authorization", auth.as_str())]),
@@ -526,7 +497,7 @@ mod tests {
     async fn revoke_refuses_a_request_without_token() {
         let issuer = issuer();
         let holder = enroll(&issuer);
-        let proof = holder.proof(&issuer, REVOKE_PATH);
+        let proof = holder.proof(&issuer, "POST", REVOKE_PATH, None);
         let (status, _, body) = send(
             &issuer,
             form(
@@ -545,7 +516,7 @@ mod tests {
         let issuer = issuer();
         let holder = enroll(&issuer);
         for token in ["unknown", "a.b.c"] {
-            let proof = holder.proof(&issuer, REVOKE_PATH);
+            let proof = holder.proof(&issuer, "POST", REVOKE_PATH, None);
             let (status, headers, body) = send(
                 &issuer,
                 form(REVOKE_PATH, &format!("token={token}"), &[("dpop", &proof)]),
@@ -581,7 +552,7 @@ mod tests {
     async fn revoking_a_refresh_token_revokes_its_session() {
         let issuer = issuer();
         let holder = enroll(&issuer);
-        let proof = holder.proof(&issuer, REVOKE_PATH);
+        let proof = holder.proof(&issuer, "POST", REVOKE_PATH, None);
         let body = format!(
             "token={}&token_type_hint=refresh_token",
             holder.refresh_token
@@ -597,7 +568,7 @@ mod tests {
         assert_eq!(events[0].id, holder.session.id.as_str());
 
         // Again: still 200, and no second feed event.
-        let proof = holder.proof(&issuer, REVOKE_PATH);
+        let proof = holder.proof(&issuer, "POST", REVOKE_PATH, None);
         let (status, _, _) = send(&issuer, form(REVOKE_PATH, &body, &[("dpop", &proof)])).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(
@@ -612,7 +583,7 @@ mod tests {
         let holder = enroll(&issuer);
         let token = holder.access_token(&issuer, |_| {});
         issuer.clock.advance(1000);
-        let proof = holder.proof(&issuer, REVOKE_PATH);
+        let proof = holder.proof(&issuer, "POST", REVOKE_PATH, None);
         let (status, _, _) = send(
             &issuer,
             form(REVOKE_PATH, &format!("token={token}"), &[("dpop", &proof)]),
@@ -638,7 +609,7 @@ mod tests {
         let token = holder.access_token(&issuer, |_| {});
         let thief = SoftwareKey::generate().unwrap();
         for token in [token, holder.refresh_token.clone()] {
-            let proof = proof_by(&thief, &issuer, REVOKE_PATH);
+            let proof = issuer.proof(&thief, "POST", REVOKE_PATH, None);
             let (status, _, body) = send(
                 &issuer,
                 form(REVOKE_PATH, &format!("token={token}"), &[("dpop", &proof)]),
@@ -654,7 +625,7 @@ mod tests {
     async fn revoke_refuses_a_proof_for_another_endpoint() {
         let issuer = issuer();
         let holder = enroll(&issuer);
-        let proof = holder.proof(&issuer, "/token");
+        let proof = holder.proof(&issuer, "POST", "/token", None);
         let body = format!("token={}", holder.refresh_token);
         let (status, _, body) = send(&issuer, form(REVOKE_PATH, &body, &[("dpop", &proof)])).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);

@@ -188,21 +188,14 @@ pub(super) mod fixtures {
     use axum::body::Body;
     use axum::http::{HeaderMap, Request, StatusCode};
     use base64ct::{Base64, Encoding as _};
-    use getrandom::SysRng;
-    use holdfast_hw::{KeyKind, SoftwareKey};
-    use holdfast_proto::{
-        AccessTokenClaims, Audience, Confirmation, ProofRequest, Signer as _, build_proof,
-    };
     use tower::ServiceExt as _;
 
     use crate::config::ResourceServerConfig;
-    use crate::model::{
-        AttestationSummary, Device, DeviceId, DeviceState, EnrollmentCode, Principal, PrincipalId,
-        RefreshRecord, Role, Session, SessionId,
-    };
-    use crate::secret::{random_id, random_secret, secret_hash};
-    use crate::store::Redeemed;
-    use crate::testing::TestIssuer;
+    use crate::model::Role;
+    use crate::revocation::{Target, revoke};
+    use crate::secret::{random_id, secret_hash};
+    use crate::store::RevocationEvent;
+    use crate::testing::{TestDevice, TestIssuer};
 
     /// The resource server's id.
     pub(crate) const RS_ID: &str = "api";
@@ -236,141 +229,23 @@ pub(super) mod fixtures {
         basic(RS_ID, RS_SECRET)
     }
 
-    /// An enrolled device with a live session.
-    pub(crate) struct Holder {
-        pub(crate) key: SoftwareKey,
-        pub(crate) device: Device,
-        pub(crate) session: Session,
-        pub(crate) refresh_token: String,
+    /// Enrolls a device for a new principal (role `device`) and starts a
+    /// session for it, directly in the store.
+    pub(crate) fn enroll(issuer: &TestIssuer) -> TestDevice {
+        issuer.enrolled_device(&format!("svc-{}", random_id()), &[Role::Device])
     }
 
-    /// Enrolls a device for a new principal and starts a session for it,
-    /// directly in the store.
-    pub(crate) fn enroll(issuer: &TestIssuer) -> Holder {
-        let store = issuer.state.store.as_ref();
-        let now = issuer.now();
-        let principal = Principal {
-            id: PrincipalId::generate(),
-            name: format!("svc-{}", random_id()),
-            roles: vec![Role::Device],
-            disabled: false,
-            created_at: now,
-        };
-        store.put_principal(&principal).unwrap();
-        let key = SoftwareKey::generate().unwrap();
-        let device = Device {
-            id: DeviceId::generate(),
-            principal: principal.id.clone(),
-            name: "test device".into(),
-            jkt: key.public_jwk().thumbprint(),
-            jwk: key.public_jwk().clone(),
-            kind: KeyKind::Software,
-            attestation: AttestationSummary {
-                kind: "software".into(),
-                details: serde_json::Map::new(),
-            },
-            state: DeviceState::Active,
-            created_at: now,
-            last_seen: None,
-        };
-        let code_hash = secret_hash(&random_secret());
-        let code = EnrollmentCode {
-            principal: principal.id.clone(),
-            allowed_kinds: vec![KeyKind::Software],
-            created_by: "test".into(),
-            created_at: now,
-            expires_at: now.plus(60),
-            used_by: None,
-        };
-        store.put_enrollment_code(&code_hash, &code).unwrap();
-        assert!(matches!(
-            store
-                .redeem_enrollment_code(&code_hash, &device, now)
-                .unwrap(),
-            Redeemed::Enrolled(_)
-        ));
-        let session = Session {
-            id: SessionId::generate(),
-            principal: principal.id,
-            device: device.id.clone(),
-            jkt: device.jkt,
-            ip: Some("127.0.0.1".into()),
-            user_agent: None,
-            created_at: now,
-            refreshed_at: now,
-            expires_at: now.plus(3600),
-            revoked: None,
-            flags: Vec::new(),
-        };
-        let refresh_token = random_secret();
-        let record = RefreshRecord {
-            session: session.id.clone(),
-            jkt: device.jkt,
-            issued_at: now,
-            expires_at: now.plus(600),
-            used_at: None,
-        };
-        store
-            .create_session(&session, &secret_hash(&refresh_token), &record)
-            .unwrap();
-        Holder {
-            key,
-            device,
-            session,
-            refresh_token,
-        }
-    }
-
-    impl Holder {
-        /// The claims the issuer would put in this holder's access token.
-        pub(crate) fn claims(&self, issuer: &TestIssuer) -> AccessTokenClaims {
-            let now = issuer.now();
-            AccessTokenClaims {
-                iss: issuer.state.settings.issuer.clone(),
-                sub: self.session.principal.to_string(),
-                aud: Audience::One("holdfast".into()),
-                exp: now.plus(300),
-                iat: now,
-                nbf: Some(now),
-                jti: random_id(),
-                client_id: self.device.id.to_string(),
-                scope: None,
-                sid: Some(self.session.id.to_string()),
-                cnf: Confirmation {
-                    jkt: self.device.jkt,
-                },
-                amr: vec!["swk".into(), "pop".into()],
-            }
-        }
-
-        /// An access token signed by the issuer, with `edit` applied.
-        pub(crate) fn access_token(
-            &self,
-            issuer: &TestIssuer,
-            edit: impl FnOnce(&mut AccessTokenClaims),
-        ) -> String {
-            let mut claims = self.claims(issuer);
-            edit(&mut claims);
-            issuer.state.keyring().sign_access_token(&claims).unwrap()
-        }
-
-        /// A DPoP proof by this holder's key for `POST path`.
-        pub(crate) fn proof(&self, issuer: &TestIssuer, path: &str) -> String {
-            proof_by(&self.key, issuer, path)
-        }
-    }
-
-    /// A DPoP proof by `key` for `POST path`.
-    pub(crate) fn proof_by(key: &SoftwareKey, issuer: &TestIssuer, path: &str) -> String {
-        let htu =
-            holdfast_proto::Htu::parse(&format!("{}{path}", issuer.state.settings.issuer)).unwrap();
-        let request = ProofRequest {
-            htm: "POST",
-            htu: &htu,
-            nonce: None,
-            access_token: None,
-        };
-        build_proof(key, &mut SysRng, &request, issuer.now()).unwrap()
+    /// Revokes `target` now, as an admin (`admin:test`) would.
+    pub(crate) fn admin_revoke(issuer: &TestIssuer, target: &Target) -> RevocationEvent {
+        revoke(
+            &issuer.state,
+            target,
+            "admin:test",
+            None,
+            "admin",
+            issuer.now(),
+        )
+        .unwrap()
     }
 
     /// A form POST with extra headers.

@@ -6,164 +6,23 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use holdfast_hw::{KeyKind, SoftwareKey};
-use holdfast_proto::{
-    AccessToken, AccessTokenClaims, Audience, Confirmation, Htu, ProofRequest, Signer as _,
-    build_proof,
-};
+use holdfast_hw::KeyKind;
 use serde_json::{Value, json};
-use tower::ServiceExt as _;
 
-use crate::model::{
-    AttestationSummary, Device, DeviceId, DeviceState, EnrollmentCode, Principal, PrincipalId,
-    RefreshRecord, Role, Session, SessionId,
-};
-use crate::secret::{random_id, secret_hash};
-use crate::store::Redeemed;
-use crate::testing::{TEST_ISSUER, TestIssuer};
+use super::super::rs_auth::fixtures::send;
+use crate::model::{DeviceState, Role};
+use crate::secret::secret_hash;
+use crate::testing::{TestDevice, TestIssuer};
+
+/// Status, headers and JSON body (`null` when empty) of an answer.
+type Answer = (StatusCode, HeaderMap, Value);
 
 const ADMIN_NET: [u8; 4] = [127, 0, 0, 1];
 const OUTSIDE: [u8; 4] = [192, 0, 2, 7];
 
-/// A principal with one enrolled software key, a session and a token.
-struct Caller {
-    key: SoftwareKey,
-    principal: Principal,
-    device: Device,
-    session: Session,
-    token: String,
-}
-
-fn enroll(issuer: &TestIssuer, name: &str, roles: &[Role]) -> Caller {
-    let store = issuer.state.store.as_ref();
-    let now = issuer.now();
-    let principal = Principal {
-        id: PrincipalId::generate(),
-        name: name.to_owned(),
-        roles: roles.to_vec(),
-        disabled: false,
-        created_at: now,
-    };
-    store.put_principal(&principal).unwrap();
-    let key = SoftwareKey::generate().unwrap();
-    let jwk = key.public_jwk().clone();
-    let device = Device {
-        id: DeviceId::generate(),
-        principal: principal.id.clone(),
-        name: format!("{name}'s laptop"),
-        jkt: jwk.thumbprint(),
-        jwk,
-        kind: KeyKind::Software,
-        attestation: AttestationSummary {
-            kind: "software".into(),
-            details: serde_json::Map::new(),
-        },
-        state: DeviceState::Active,
-        created_at: now,
-        last_seen: None,
-    };
-    let code_hash = secret_hash(&random_id());
-    let code = EnrollmentCode {
-        principal: principal.id.clone(),
-        allowed_kinds: vec![KeyKind::Software],
-        created_by: "test".into(),
-        created_at: now,
-        expires_at: now.plus(600),
-        used_by: None,
-    };
-    store.put_enrollment_code(&code_hash, &code).unwrap();
-    assert!(matches!(
-        store
-            .redeem_enrollment_code(&code_hash, &device, now)
-            .unwrap(),
-        Redeemed::Enrolled(_)
-    ));
-    let session = start_session(issuer, &principal, &device);
-    let token = token_for(issuer, &principal, &device, &session);
-    Caller {
-        key,
-        principal,
-        device,
-        session,
-        token,
-    }
-}
-
-/// A new session at the issuer's current time (a fresh login).
-fn start_session(issuer: &TestIssuer, principal: &Principal, device: &Device) -> Session {
-    let now = issuer.now();
-    let session = Session {
-        id: SessionId::generate(),
-        principal: principal.id.clone(),
-        device: device.id.clone(),
-        jkt: device.jkt,
-        ip: Some("127.0.0.1".into()),
-        user_agent: None,
-        created_at: now,
-        refreshed_at: now,
-        expires_at: now.plus(86_400),
-        revoked: None,
-        flags: Vec::new(),
-    };
-    let refresh = RefreshRecord {
-        session: session.id.clone(),
-        jkt: device.jkt,
-        issued_at: now,
-        expires_at: now.plus(3600),
-        used_at: None,
-    };
-    issuer
-        .state
-        .store
-        .create_session(&session, &secret_hash(&random_id()), &refresh)
-        .unwrap();
-    session
-}
-
-fn claims_for(
-    issuer: &TestIssuer,
-    principal: &Principal,
-    device: &Device,
-    session: &Session,
-) -> AccessTokenClaims {
-    let now = issuer.now();
-    AccessTokenClaims {
-        iss: TEST_ISSUER.into(),
-        sub: principal.id.to_string(),
-        aud: Audience::One("holdfast".into()),
-        exp: now.plus(300),
-        iat: now,
-        nbf: Some(now),
-        jti: random_id(),
-        client_id: device.id.to_string(),
-        scope: None,
-        sid: Some(session.id.to_string()),
-        cnf: Confirmation { jkt: device.jkt },
-        amr: vec!["swk".into(), "pop".into()],
-    }
-}
-
-fn token_for(
-    issuer: &TestIssuer,
-    principal: &Principal,
-    device: &Device,
-    session: &Session,
-) -> String {
-    let claims = claims_for(issuer, principal, device, session);
-    issuer.state.keyring().sign_access_token(&claims).unwrap()
-}
-
 /// A DPoP proof by `caller`'s key for `method` `path`, carrying `ath`.
-fn proof(issuer: &TestIssuer, caller: &Caller, method: &str, path: &str) -> String {
-    let htu = Htu::parse(&format!("{TEST_ISSUER}{path}")).unwrap();
-    let token = AccessToken::new(caller.token.clone());
-    let request = ProofRequest {
-        htm: method,
-        htu: &htu,
-        nonce: None,
-        access_token: Some(&token),
-    };
-    build_proof(&caller.key, &mut getrandom::SysRng, &request, issuer.now()).unwrap()
+fn proof(issuer: &TestIssuer, caller: &TestDevice, method: &str, path: &str) -> String {
+    caller.proof(issuer, method, path, Some(&caller.token))
 }
 
 fn request(
@@ -190,35 +49,37 @@ fn request(
     request
 }
 
+/// `Authorization: DPoP` with `caller`'s token and its proof for `method`
+/// `path`.
+fn dpop_headers(
+    issuer: &TestIssuer,
+    caller: &TestDevice,
+    method: &str,
+    path: &str,
+) -> [(&'static str, String); 2] {
+    [
+        ("authorization", format!("DPoP {}", caller.token)),
+        ("dpop", proof(issuer, caller, method, path)),
+    ]
+}
+
 /// A well-formed admin call by `caller` from inside the allowlist.
 fn call(
     issuer: &TestIssuer,
-    caller: &Caller,
+    caller: &TestDevice,
     method: &str,
     uri: &str,
     body: Option<&Value>,
 ) -> Request<Body> {
     let path = uri.split('?').next().unwrap();
-    let headers = [
-        ("authorization", format!("DPoP {}", caller.token)),
-        ("dpop", proof(issuer, caller, method, path)),
-    ];
+    let headers = dpop_headers(issuer, caller, method, path);
     request(method, uri, &headers, ADMIN_NET, body)
 }
 
-async fn send(issuer: &TestIssuer, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
-    let response = issuer.router().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    (status, headers, body)
+/// `caller` asks for an enrollment code with `body`.
+async fn create_code(issuer: &TestIssuer, caller: &TestDevice, body: &Value) -> Answer {
+    let uri = "/admin/enrollment-codes";
+    send(issuer, call(issuer, caller, "POST", uri, Some(body))).await
 }
 
 fn challenge(headers: &HeaderMap) -> &str {
@@ -239,14 +100,10 @@ fn last_audit(issuer: &TestIssuer, event: &str) -> crate::store::AuditRecord {
         .unwrap()
 }
 
-fn assert_refused(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &Value,
-    want: StatusCode,
-    code: &str,
-) {
-    assert_eq!(status, want, "{body}");
+/// Asserts `got` is a refusal with `want` and `code`, and its challenge.
+fn assert_refused(got: &Answer, want: StatusCode, code: &str) {
+    let (status, headers, body) = got;
+    assert_eq!(*status, want, "{body}");
     assert_eq!(body["error"], code, "{body}");
     let challenge = challenge(headers);
     assert!(challenge.starts_with("DPoP "), "{challenge}");
@@ -257,11 +114,46 @@ fn assert_refused(
     assert!(challenge.ends_with("algs=\"ES256\""), "{challenge}");
 }
 
+/// Asserts the newest `admin_refused` record names `check`; returns it.
+fn assert_audited_refusal(issuer: &TestIssuer, check: &str) -> crate::store::AuditRecord {
+    let record = last_audit(issuer, "admin_refused");
+    assert_eq!(record.entry.details["check"], check);
+    record
+}
+
+/// `caller` lists the devices: asserts the refusal (status, `error`,
+/// challenge) and that it was audited with `check`; returns the record.
+async fn assert_list_refused(
+    issuer: &TestIssuer,
+    caller: &TestDevice,
+    want: (StatusCode, &str),
+    check: &str,
+) -> crate::store::AuditRecord {
+    let got = send(issuer, call(issuer, caller, "GET", "/admin/devices", None)).await;
+    assert_refused(&got, want.0, want.1);
+    assert_audited_refusal(issuer, check)
+}
+
+/// Whether the stored session `id` is revoked.
+fn session_revoked(issuer: &TestIssuer, id: &crate::model::SessionId) -> bool {
+    let session = issuer.state.store.session(id).unwrap().unwrap();
+    session.revoked.is_some()
+}
+
+/// An admin whose session started `age` seconds ago, with a fresh token
+/// (as after a refresh).
+fn admin_with_session_age(issuer: &TestIssuer, age: u64) -> TestDevice {
+    let mut admin = issuer.enrolled_device("root", &[Role::Admin]);
+    issuer.clock.advance(age);
+    admin.token = admin.access_token(issuer, |_| {});
+    admin
+}
+
 #[tokio::test]
 async fn admin_lists_devices() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
-    let user = enroll(&issuer, "alice", &[Role::Device]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
+    let user = issuer.enrolled_device("alice", &[Role::Device]);
 
     let (status, headers, body) = send(
         &issuer,
@@ -295,8 +187,8 @@ async fn admin_lists_devices() {
 #[tokio::test]
 async fn admin_revokes_a_device_and_it_is_audited() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
-    let user = enroll(&issuer, "alice", &[Role::Device]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
+    let user = issuer.enrolled_device("alice", &[Role::Device]);
 
     let uri = format!("/admin/devices/{}/revoke", user.device.id);
     let (status, _, body) = send(&issuer, call(&issuer, &admin, "POST", &uri, None)).await;
@@ -309,14 +201,7 @@ async fn admin_revokes_a_device_and_it_is_audited() {
         store.device(&user.device.id).unwrap().unwrap().state,
         DeviceState::Revoked
     );
-    assert!(
-        store
-            .session(&user.session.id)
-            .unwrap()
-            .unwrap()
-            .revoked
-            .is_some()
-    );
+    assert!(session_revoked(&issuer, &user.session.id));
     let record = last_audit(&issuer, "revocation");
     assert_eq!(record.entry.actor, format!("admin:{}", admin.principal.id));
     assert_eq!(record.entry.ip.as_deref(), Some("127.0.0.1"));
@@ -335,8 +220,8 @@ async fn admin_revokes_a_device_and_it_is_audited() {
 #[tokio::test]
 async fn admin_disables_and_enables_a_device() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
-    let user = enroll(&issuer, "alice", &[Role::Device]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
+    let user = issuer.enrolled_device("alice", &[Role::Device]);
     let store = issuer.state.store.as_ref();
 
     let uri = format!("/admin/devices/{}/disable", user.device.id);
@@ -391,8 +276,8 @@ async fn admin_disables_and_enables_a_device() {
 #[tokio::test]
 async fn admin_lists_and_revokes_sessions_and_principals() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
-    let user = enroll(&issuer, "alice", &[Role::Device]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
+    let user = issuer.enrolled_device("alice", &[Role::Device]);
     let store = issuer.state.store.as_ref();
 
     let uri = format!("/admin/sessions?principal={}", user.principal.id);
@@ -414,14 +299,7 @@ async fn admin_lists_and_revokes_sessions_and_principals() {
     let (status, _, body) = send(&issuer, call(&issuer, &admin, "POST", &uri, None)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["kind"], "session");
-    assert!(
-        store
-            .session(&user.session.id)
-            .unwrap()
-            .unwrap()
-            .revoked
-            .is_some()
-    );
+    assert!(session_revoked(&issuer, &user.session.id));
 
     let (status, _, body) = send(
         &issuer,
@@ -446,42 +324,26 @@ async fn admin_lists_and_revokes_sessions_and_principals() {
 #[tokio::test]
 async fn rejects_device_role_token() {
     let issuer = TestIssuer::new();
-    let user = enroll(&issuer, "alice", &[Role::Device]);
-    let (status, headers, body) =
-        send(&issuer, call(&issuer, &user, "GET", "/admin/devices", None)).await;
-    assert_refused(
-        status,
-        &headers,
-        &body,
-        StatusCode::FORBIDDEN,
-        "access_denied",
-    );
-    let record = last_audit(&issuer, "admin_refused");
+    let user = issuer.enrolled_device("alice", &[Role::Device]);
+    let want = (StatusCode::FORBIDDEN, "access_denied");
+    let record = assert_list_refused(&issuer, &user, want, "insufficient_role").await;
     assert_eq!(record.entry.actor, user.principal.id.as_str());
-    assert_eq!(record.entry.details["check"], "insufficient_role");
 }
 
 #[tokio::test]
 async fn rejects_caller_outside_the_allowlist() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
-    let headers = [
-        ("authorization", format!("DPoP {}", admin.token)),
-        ("dpop", proof(&issuer, &admin, "GET", "/admin/devices")),
-    ];
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
+    let headers = dpop_headers(&issuer, &admin, "GET", "/admin/devices");
     let req = request("GET", "/admin/devices", &headers, OUTSIDE, None);
-    let (status, headers, body) = send(&issuer, req).await;
     assert_refused(
-        status,
-        &headers,
-        &body,
+        &send(&issuer, req).await,
         StatusCode::FORBIDDEN,
         "access_denied",
     );
-    let record = last_audit(&issuer, "admin_refused");
+    let record = assert_audited_refusal(&issuer, "ip_not_allowed");
     assert_eq!(record.entry.ip.as_deref(), Some("192.0.2.7"));
     assert_eq!(record.entry.actor, "anonymous");
-    assert_eq!(record.entry.details["check"], "ip_not_allowed");
     assert!(
         issuer
             .state
@@ -494,14 +356,11 @@ async fn rejects_caller_outside_the_allowlist() {
 #[tokio::test]
 async fn rejects_caller_without_a_known_address() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
     let mut req = call(&issuer, &admin, "GET", "/admin/devices", None);
     req.extensions_mut().remove::<ConnectInfo<SocketAddr>>();
-    let (status, headers, body) = send(&issuer, req).await;
     assert_refused(
-        status,
-        &headers,
-        &body,
+        &send(&issuer, req).await,
         StatusCode::FORBIDDEN,
         "access_denied",
     );
@@ -510,7 +369,7 @@ async fn rejects_caller_without_a_known_address() {
 #[tokio::test]
 async fn accepts_ipv4_mapped_peer_inside_the_allowlist() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
     let mut req = call(&issuer, &admin, "GET", "/admin/devices", None);
     let mapped: SocketAddr = "[::ffff:127.0.0.1]:40000".parse().unwrap();
     req.extensions_mut().insert(ConnectInfo(mapped));
@@ -521,7 +380,7 @@ async fn accepts_ipv4_mapped_peer_inside_the_allowlist() {
 #[tokio::test]
 async fn rejects_bearer_scheme() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
     let headers = [
         ("authorization", format!("Bearer {}", admin.token)),
         ("dpop", proof(&issuer, &admin, "GET", "/admin/devices")),
@@ -533,16 +392,13 @@ async fn rejects_bearer_scheme() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"], "invalid_request");
-    assert_eq!(
-        last_audit(&issuer, "admin_refused").entry.details["check"],
-        "bearer_scheme"
-    );
+    assert_audited_refusal(&issuer, "bearer_scheme");
 }
 
 #[tokio::test]
 async fn rejects_two_authorization_headers_or_schemes() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
     let dpop = proof(&issuer, &admin, "GET", "/admin/devices");
     let two_headers = [
         ("authorization", format!("DPoP {}", admin.token)),
@@ -584,17 +440,11 @@ async fn rejects_missing_authorization_with_bare_challenge() {
 #[tokio::test]
 async fn rejects_missing_dpop_header() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
     let headers = [("authorization", format!("DPoP {}", admin.token))];
-    let (status, headers, body) = send(
-        &issuer,
-        request("GET", "/admin/devices", &headers, ADMIN_NET, None),
-    )
-    .await;
+    let req = request("GET", "/admin/devices", &headers, ADMIN_NET, None);
     assert_refused(
-        status,
-        &headers,
-        &body,
+        &send(&issuer, req).await,
         StatusCode::UNAUTHORIZED,
         "invalid_dpop_proof",
     );
@@ -603,174 +453,91 @@ async fn rejects_missing_dpop_header() {
 #[tokio::test]
 async fn rejects_proof_for_another_path() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
-    let headers = [
-        ("authorization", format!("DPoP {}", admin.token)),
-        ("dpop", proof(&issuer, &admin, "GET", "/admin/sessions")),
-    ];
-    let (status, headers, body) = send(
-        &issuer,
-        request("GET", "/admin/devices", &headers, ADMIN_NET, None),
-    )
-    .await;
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
+    let headers = dpop_headers(&issuer, &admin, "GET", "/admin/sessions");
+    let req = request("GET", "/admin/devices", &headers, ADMIN_NET, None);
     assert_refused(
-        status,
-        &headers,
-        &body,
+        &send(&issuer, req).await,
         StatusCode::UNAUTHORIZED,
         "invalid_dpop_proof",
     );
-    let record = last_audit(&issuer, "admin_refused");
-    assert_eq!(record.entry.details["check"], "htu_mismatch");
+    let record = assert_audited_refusal(&issuer, "htu_mismatch");
     assert_eq!(record.entry.actor, admin.principal.id.as_str());
 }
 
 #[tokio::test]
 async fn rejects_proof_by_another_key() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
-    let mut thief = enroll(&issuer, "mallory", &[Role::Device]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
+    let mut thief = issuer.enrolled_device("mallory", &[Role::Device]);
     thief.token = admin.token.clone();
-    let (status, headers, body) = send(
-        &issuer,
-        call(&issuer, &thief, "GET", "/admin/devices", None),
-    )
-    .await;
-    assert_refused(
-        status,
-        &headers,
-        &body,
-        StatusCode::UNAUTHORIZED,
-        "invalid_dpop_proof",
-    );
-    assert_eq!(
-        last_audit(&issuer, "admin_refused").entry.details["check"],
-        "jkt_mismatch"
-    );
+    let want = (StatusCode::UNAUTHORIZED, "invalid_dpop_proof");
+    assert_list_refused(&issuer, &thief, want, "jkt_mismatch").await;
 }
 
 #[tokio::test]
 async fn rejects_replayed_proof() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
-    let headers = [
-        ("authorization", format!("DPoP {}", admin.token)),
-        ("dpop", proof(&issuer, &admin, "GET", "/admin/devices")),
-    ];
-    let (status, _, body) = send(
-        &issuer,
-        request("GET", "/admin/devices", &headers, ADMIN_NET, None),
-    )
-    .await;
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
+    let headers = dpop_headers(&issuer, &admin, "GET", "/admin/devices");
+    let req = || request("GET", "/admin/devices", &headers, ADMIN_NET, None);
+    let (status, _, body) = send(&issuer, req()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, headers, body) = send(
-        &issuer,
-        request("GET", "/admin/devices", &headers, ADMIN_NET, None),
-    )
-    .await;
-    assert_refused(
-        status,
-        &headers,
-        &body,
-        StatusCode::UNAUTHORIZED,
-        "invalid_dpop_proof",
-    );
-    assert_eq!(
-        last_audit(&issuer, "admin_refused").entry.details["check"],
-        "jti_replayed"
-    );
+    let got = send(&issuer, req()).await;
+    assert_refused(&got, StatusCode::UNAUTHORIZED, "invalid_dpop_proof");
+    assert_audited_refusal(&issuer, "jti_replayed");
 }
 
 #[tokio::test]
 async fn rejects_token_signed_by_unknown_key() {
     let issuer = TestIssuer::new();
-    let mut admin = enroll(&issuer, "root", &[Role::Admin]);
+    let mut admin = issuer.enrolled_device("root", &[Role::Admin]);
     let elsewhere = TestIssuer::new();
-    let claims = claims_for(&issuer, &admin.principal, &admin.device, &admin.session);
+    let claims = admin.claims(&issuer);
     admin.token = elsewhere
         .state
         .keyring()
         .sign_access_token(&claims)
         .unwrap();
-    let (status, headers, body) = send(
-        &issuer,
-        call(&issuer, &admin, "GET", "/admin/devices", None),
-    )
-    .await;
-    assert_refused(
-        status,
-        &headers,
-        &body,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-    );
-    assert_eq!(
-        last_audit(&issuer, "admin_refused").entry.details["check"],
-        "unknown_key"
-    );
+    let want = (StatusCode::UNAUTHORIZED, "invalid_token");
+    assert_list_refused(&issuer, &admin, want, "unknown_key").await;
 }
 
 #[tokio::test]
 async fn rejects_token_of_revoked_session() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
     let mut session = admin.session.clone();
     session.revoked = Some(crate::model::Revocation {
         at: issuer.now(),
         reason: "test".into(),
     });
     issuer.state.store.update_session(&session).unwrap();
-    let (status, headers, body) = send(
-        &issuer,
-        call(&issuer, &admin, "GET", "/admin/devices", None),
-    )
-    .await;
-    assert_refused(
-        status,
-        &headers,
-        &body,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-    );
-    assert_eq!(
-        last_audit(&issuer, "admin_refused").entry.details["check"],
-        "session_revoked"
-    );
+    let want = (StatusCode::UNAUTHORIZED, "invalid_token");
+    assert_list_refused(&issuer, &admin, want, "session_revoked").await;
 }
 
 #[tokio::test]
 async fn revoke_all_requires_step_up() {
     let issuer = TestIssuer::new();
-    let mut admin = enroll(&issuer, "root", &[Role::Admin]);
     // The session is older than step_up_max_age (300 s), though its token is
     // fresh (as after a refresh).
-    issuer.clock.advance(301);
-    admin.token = token_for(&issuer, &admin.principal, &admin.device, &admin.session);
-    let (status, headers, body) = send(
+    let mut admin = admin_with_session_age(&issuer, 301);
+    let got = send(
         &issuer,
         call(&issuer, &admin, "POST", "/admin/revoke-all", None),
     )
     .await;
-    assert_refused(
-        status,
-        &headers,
-        &body,
-        StatusCode::FORBIDDEN,
-        "access_denied",
-    );
+    assert_refused(&got, StatusCode::FORBIDDEN, "access_denied");
     assert_eq!(
-        body["error_description"],
+        got.2["error_description"],
         "step-up required: re-authenticate (new session) within 300 s"
     );
-    assert_eq!(
-        last_audit(&issuer, "admin_refused").entry.details["check"],
-        "step_up"
-    );
+    assert_audited_refusal(&issuer, "step_up");
     assert_eq!(issuer.state.store.revoke_all_before().unwrap(), None);
 
     // A new session is a re-authentication.
-    admin.session = start_session(&issuer, &admin.principal, &admin.device);
-    admin.token = token_for(&issuer, &admin.principal, &admin.device, &admin.session);
+    admin.start_session(&issuer);
     let (status, _, body) = send(
         &issuer,
         call(&issuer, &admin, "POST", "/admin/revoke-all", None),
@@ -787,7 +554,7 @@ async fn revoke_all_requires_step_up() {
 #[tokio::test]
 async fn revoke_all_takes_an_instant_but_not_a_future_one() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
     let future = json!({ "before": issuer.now().as_secs() + 10 });
     let (status, _, body) = send(
         &issuer,
@@ -831,7 +598,7 @@ async fn revoke_all_takes_an_instant_but_not_a_future_one() {
 #[tokio::test]
 async fn key_rotation_changes_kid_and_old_tokens_still_verify() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
     let old_kid = issuer.state.keyring().active_kid().to_owned();
 
     let (status, _, body) = send(
@@ -873,30 +640,22 @@ async fn key_rotation_changes_kid_and_old_tokens_still_verify() {
 #[tokio::test]
 async fn key_rotation_requires_step_up() {
     let issuer = TestIssuer::new();
-    let mut admin = enroll(&issuer, "root", &[Role::Admin]);
-    issuer.clock.advance(400);
-    admin.token = token_for(&issuer, &admin.principal, &admin.device, &admin.session);
+    let admin = admin_with_session_age(&issuer, 400);
     let old_kid = issuer.state.keyring().active_kid().to_owned();
-    let (status, headers, body) = send(
+    let got = send(
         &issuer,
         call(&issuer, &admin, "POST", "/admin/keys/rotate", None),
     )
     .await;
-    assert_refused(
-        status,
-        &headers,
-        &body,
-        StatusCode::FORBIDDEN,
-        "access_denied",
-    );
+    assert_refused(&got, StatusCode::FORBIDDEN, "access_denied");
     assert_eq!(issuer.state.keyring().active_kid(), old_kid);
 }
 
 #[tokio::test]
 async fn audit_reads_a_range_and_verifies_the_chain() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
-    let user = enroll(&issuer, "alice", &[Role::Device]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
+    let user = issuer.enrolled_device("alice", &[Role::Device]);
     for action in ["disable", "enable"] {
         let uri = format!("/admin/devices/{}/{action}", user.device.id);
         let (status, _, body) = send(&issuer, call(&issuer, &admin, "POST", &uri, None)).await;
@@ -926,17 +685,10 @@ async fn audit_reads_a_range_and_verifies_the_chain() {
 #[tokio::test]
 async fn admin_creates_a_device_enrollment_code() {
     let issuer = TestIssuer::new();
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
     let body =
         json!({ "principal": "bob", "roles": ["device"], "kinds": ["software"], "ttl_secs": 600 });
-    let req = call(
-        &issuer,
-        &admin,
-        "POST",
-        "/admin/enrollment-codes",
-        Some(&body),
-    );
-    let (status, headers, body) = send(&issuer, req).await;
+    let (status, headers, body) = create_code(&issuer, &admin, &body).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
     assert_eq!(body["expires_at"], issuer.now().as_secs() + 600);
@@ -965,25 +717,10 @@ async fn admin_creates_a_device_enrollment_code() {
 #[tokio::test]
 async fn admin_enrollment_code_requires_step_up() {
     let issuer = TestIssuer::new();
-    let mut admin = enroll(&issuer, "root", &[Role::Admin]);
-    issuer.clock.advance(301);
-    admin.token = token_for(&issuer, &admin.principal, &admin.device, &admin.session);
+    let mut admin = admin_with_session_age(&issuer, 301);
     let body = json!({ "principal": "carol", "roles": ["admin"] });
-    let req = call(
-        &issuer,
-        &admin,
-        "POST",
-        "/admin/enrollment-codes",
-        Some(&body),
-    );
-    let (status, headers, resp) = send(&issuer, req).await;
-    assert_refused(
-        status,
-        &headers,
-        &resp,
-        StatusCode::FORBIDDEN,
-        "access_denied",
-    );
+    let got = create_code(&issuer, &admin, &body).await;
+    assert_refused(&got, StatusCode::FORBIDDEN, "access_denied");
     assert!(
         issuer
             .state
@@ -995,33 +732,18 @@ async fn admin_enrollment_code_requires_step_up() {
 
     // A device code needs no step-up.
     let device_code = json!({ "principal": "dave" });
-    let req = call(
-        &issuer,
-        &admin,
-        "POST",
-        "/admin/enrollment-codes",
-        Some(&device_code),
-    );
-    let (status, _, resp) = send(&issuer, req).await;
+    let (status, _, resp) = create_code(&issuer, &admin, &device_code).await;
     assert_eq!(status, StatusCode::OK, "{resp}");
 
-    admin.session = start_session(&issuer, &admin.principal, &admin.device);
-    admin.token = token_for(&issuer, &admin.principal, &admin.device, &admin.session);
-    let req = call(
-        &issuer,
-        &admin,
-        "POST",
-        "/admin/enrollment-codes",
-        Some(&body),
-    );
-    let (status, _, resp) = send(&issuer, req).await;
+    admin.start_session(&issuer);
+    let (status, _, resp) = create_code(&issuer, &admin, &body).await;
     assert_eq!(status, StatusCode::OK, "{resp}");
 }
 
 #[tokio::test]
 async fn rejects_bad_enrollment_code_requests() {
     let issuer = TestIssuer::with_config(|c| c.policy.danger_accept_software_keys = false);
-    let admin = enroll(&issuer, "root", &[Role::Admin]);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
     for body in [
         json!({ "principal": "bob", "kinds": ["floppy"] }),
         json!({ "principal": "bob", "kinds": ["software"] }),
@@ -1029,14 +751,7 @@ async fn rejects_bad_enrollment_code_requests() {
         json!({ "principal": "bob", "roles": ["root"] }),
         json!({ "roles": ["device"] }),
     ] {
-        let req = call(
-            &issuer,
-            &admin,
-            "POST",
-            "/admin/enrollment-codes",
-            Some(&body),
-        );
-        let (status, _, resp) = send(&issuer, req).await;
+        let (status, _, resp) = create_code(&issuer, &admin, &body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {resp}");
         assert_eq!(resp["error"], "invalid_request", "{body} → {resp}");
     }
