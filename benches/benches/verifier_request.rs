@@ -137,6 +137,7 @@ impl Fixture {
             sid: Some("s-c2Vzc2lvbi0wMDAwMDAwMQ".into()),
             cnf: Confirmation { jkt: device_jkt },
             amr: vec!["hwk".into(), "pop".into()],
+            ipb: None,
         };
         let header = JwtHeader {
             typ: ACCESS_TOKEN_TYP,
@@ -195,6 +196,7 @@ impl Fixture {
             path: PATH,
             authorization: vec![self.authorization.as_bytes()],
             dpop: vec![proof.as_bytes()],
+            client_ip: None,
         }
     }
 

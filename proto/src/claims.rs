@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TokenError;
+use crate::ip_binding::IpBindingClaim;
 use crate::thumbprint::Jkt;
 use crate::time::UnixTime;
 
@@ -57,6 +58,11 @@ pub struct AccessTokenClaims {
     /// Authentication methods (RFC 8176), e.g. `["hwk", "pop"]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// The session's IP binding (Holdfast's `ipb`): absent when the
+    /// session's policy is `off`, and in tokens minted before the claim
+    /// existed, which therefore parse as unbound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipb: Option<IpBindingClaim>,
 }
 
 /// `aud`: one string or an array of strings (RFC 7519 §4.1.3).
@@ -185,6 +191,31 @@ mod tests {
         let audiences = ["other".to_owned(), "another".to_owned()];
         other.audiences = &audiences;
         assert_eq!(claims().check(&other), Err(TokenError::AudienceMismatch));
+    }
+
+    #[test]
+    fn parses_claims_without_ipb_as_unbound_and_round_trips_ipb() {
+        // Tokens minted before the claim existed have no `ipb`.
+        assert_eq!(claims().ipb, None);
+        let mut bound = claims();
+        bound.ipb = crate::IpBindingClaim::new(
+            crate::IpBinding::SamePrefix,
+            Some("192.0.2.1".parse().unwrap()),
+            24,
+            56,
+        );
+        let json = serde_json::to_value(&bound).unwrap();
+        assert_eq!(
+            json["ipb"],
+            serde_json::json!({"mode": "same-prefix", "ip": "192.0.2.1", "v4_prefix": 24, "v6_prefix": 56})
+        );
+        // `Jkt` borrows while parsing: from text, as tokens are.
+        let text = json.to_string();
+        assert_eq!(
+            serde_json::from_str::<AccessTokenClaims>(&text).unwrap(),
+            bound
+        );
+        assert!(serde_json::to_value(claims()).unwrap().get("ipb").is_none());
     }
 
     #[test]

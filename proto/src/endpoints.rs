@@ -19,6 +19,9 @@ pub const INTROSPECT_PATH: &str = "/introspect";
 pub const REVOCATIONS_PATH: &str = "/revocations";
 /// The snapshot of enrolled device keys verifiers start from.
 pub const ENROLLED_KEYS_PATH: &str = "/keys/enrolled";
+/// Where verifiers report a request refused for coming from outside its
+/// session's IP binding (resource-server authentication).
+pub const IP_DEVIATION_PATH: &str = "/sessions/ip-deviation";
 /// Prefix of the admin API.
 pub const ADMIN_PREFIX: &str = "/admin";
 /// Liveness.

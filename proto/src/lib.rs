@@ -3,7 +3,8 @@
 //! JOSE and RFC 9449 DPoP for Holdfast: public JWKs and their RFC 7638
 //! thumbprints, strict compact JWS parsing, DPoP proofs (built with any
 //! [`Signer`], verified with every check of RFC 9449 §4.3 and §11), stateless
-//! server nonces, a replay guard, and RFC 9068 access-token claims.
+//! server nonces, a replay guard, RFC 9068 access-token claims, and the
+//! session IP-binding comparison the issuer and verifiers share.
 //!
 //! This crate does no IO: no files, sockets or threads, and no check reads a
 //! clock. The caller passes the time ([`UnixTime`]) and the randomness, so
@@ -45,6 +46,7 @@ pub mod endpoints;
 mod enrollment;
 mod error;
 mod htu;
+mod ip_binding;
 mod jwk;
 mod jws;
 mod jwt;
@@ -71,6 +73,10 @@ pub use enrollment::{
 };
 pub use error::{ProofError, TokenError, WireCode};
 pub use htu::{Htu, HtuError};
+pub use ip_binding::{
+    IpBinding, IpBindingClaim, IpCheck, IpDeviationReport, IpPrefix, IpPrefixError, canonical_ip,
+    ip_check,
+};
 pub use jwk::{EcCurve, EcPublicJwk, Jwk, JwkError, OkpCurve, OkpPublicJwk, RsaPublicJwk};
 pub use jws::{CompactJws, JwsError, JwsHeader, MAX_JWS_LEN};
 pub use jwt::{ACCESS_TOKEN_TYP, IssuerKeys, JwtHeader, sign_jwt, verify_access_token};

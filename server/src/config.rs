@@ -81,25 +81,18 @@ pub struct DpopConfig {
     pub require_nonce: bool,
 }
 
-/// IP binding of a session (`off`, `same-prefix`, `strict`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum IpBinding {
-    /// Any address may refresh.
-    Off,
-    /// The refreshing address must share the issuing address's prefix.
-    SamePrefix,
-    /// The refreshing address must equal the issuing address.
-    Strict,
-}
+/// IP binding of a session (`off`, `same-prefix`, `strict`): the type the
+/// issuer and verifiers share (the binding travels in the token's `ipb`).
+pub use holdfast_proto::IpBinding;
 
-/// What to do with a session refreshed from outside its binding.
+/// What to do with a session used from outside its binding (a refresh, or
+/// a request a verifier reports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnIpViolation {
-    /// Refuse the refresh and flag the session.
+    /// Refuse the request and flag the session.
     Flag,
-    /// Refuse the refresh and revoke the session.
+    /// Refuse the request and revoke the session.
     Revoke,
 }
 

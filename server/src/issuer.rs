@@ -5,18 +5,18 @@
 use std::net::IpAddr;
 
 use holdfast_proto::{
-    AccessTokenClaims, AssertionCheck, AssertionError, Audience, Confirmation, Jkt, NonceCheck,
-    ProofCheck, ProofError, ReplayKey, SignerError, UnixTime, assertion_client_id,
-    verify_client_assertion,
+    AccessTokenClaims, AssertionCheck, AssertionError, Audience, Confirmation, IpCheck, Jkt,
+    NonceCheck, ProofCheck, ProofError, ReplayKey, SignerError, UnixTime, assertion_client_id,
+    ip_check, verify_client_assertion,
 };
 use serde::Serialize;
 
 use crate::audit::AuditEntry;
 use crate::model::{
-    Device, DeviceId, DeviceState, Principal, RefreshRecord, Revocation, Role, Session, SessionId,
+    Device, DeviceId, DeviceState, Principal, RefreshRecord, Role, Session, SessionId,
 };
 use crate::secret::{random_id, random_secret, secret_hash};
-use crate::sessions::{IpCheck, ip_check};
+use crate::sessions::{Deviation, apply_ip_violation, binding_claim, binding_for, session_ip};
 use crate::state::AppState;
 use crate::store::{RevocationEvent, Rotated, StoreError, StoreReplayGuard};
 
@@ -378,6 +378,9 @@ fn check_proof(state: &AppState, proof: &str, jkt: &Jkt, now: UnixTime) -> Resul
     Ok(())
 }
 
+/// The refresh comes from within the session's IP binding; else the
+/// issuer's policy is applied to the session (`sessions.rs`, shared with
+/// the deviations verifiers report) and the refresh refused.
 fn enforce_ip_binding(
     state: &AppState,
     principal: &Principal,
@@ -385,72 +388,28 @@ fn enforce_ip_binding(
     ctx: &RequestContext,
 ) -> Result<(), GrantError> {
     let policy = &state.settings.raw.policy;
-    let binding = if principal.has_role(Role::Admin) {
-        policy.ip_binding_admin
-    } else {
-        policy.ip_binding_device
-    };
-    let original = session.ip.as_deref().and_then(|ip| ip.parse().ok());
-    match ip_check(
-        binding,
-        original,
+    let check = ip_check(
+        binding_for(policy, principal),
+        session_ip(session),
         ctx.ip,
         policy.ipv4_prefix,
         policy.ipv6_prefix,
-    ) {
-        IpCheck::Allowed => Ok(()),
-        IpCheck::Deviates => {
-            let revoke = policy.on_ip_violation == crate::config::OnIpViolation::Revoke;
-            if !session.flags.iter().any(|f| f == "ip_deviation") {
-                session.flags.push("ip_deviation".into());
-            }
-            if revoke {
-                session.revoked = Some(Revocation {
-                    at: ctx.now,
-                    reason: "ip_deviation".into(),
-                });
-            }
-            state.store.update_session(session)?;
-            if revoke {
-                state.store.append_revocation(RevocationEvent {
-                    cursor: 0,
-                    at: ctx.now,
-                    kind: "session".into(),
-                    id: session.id.to_string(),
-                    before: None,
-                    device: None,
-                })?;
-                state.revocations.notify_waiters();
-            }
-            audit(
-                state,
-                AuditEntry::new(
-                    ctx.now,
-                    "ip_deviation",
-                    session.device.as_str(),
-                    "invalid_grant",
-                )
-                .ip(ctx.ip.map(|ip| ip.to_string()).as_deref())
-                .detail("sid", session.id.as_str())
-                .detail("session_ip", session.ip.clone().unwrap_or_default())
-                .detail(
-                    "request_ip",
-                    ctx.ip.map(|ip| ip.to_string()).unwrap_or_default(),
-                )
-                .detail(
-                    "action",
-                    if revoke {
-                        "session revoked"
-                    } else {
-                        "session flagged"
-                    },
-                ),
-            );
-            Err(GrantError::InvalidGrant(
-                "refresh from an address outside the session's IP binding".into(),
-            ))
-        }
+    );
+    if check == IpCheck::Allowed {
+        return Ok(());
     }
+    let device = session.device.clone();
+    let deviation = Deviation {
+        actor: device.as_str(),
+        reported_by: None,
+        outcome: "invalid_grant",
+        request_ip: ctx.ip,
+        now: ctx.now,
+    };
+    apply_ip_violation(state, session, &deviation)?;
+    Err(GrantError::InvalidGrant(
+        "refresh from an address outside the session's IP binding".into(),
+    ))
 }
 
 fn issue(
@@ -487,6 +446,9 @@ fn issue(
         sid: Some(session.id.to_string()),
         cnf: Confirmation { jkt: session.jkt },
         amr: vec![device.kind.amr().to_owned(), "pop".to_owned()],
+        // The binding travels in the token, so verifiers enforce it on
+        // every request, not only the issuer on refresh.
+        ipb: binding_claim(&state.settings.raw.policy, principal, session),
     };
     let access_token = state.keyring().sign_access_token(&claims)?;
     let mut seen = device.clone();

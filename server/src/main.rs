@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use holdfast_proto::{Clock, Htu, SystemClock};
+use holdfast_proto::{Clock, Htu, IpPrefix, SystemClock};
 use holdfast_server::audit::{AuditEntry, AuditPages, verify_chain};
 use holdfast_server::config::{Config, ENV_OVERRIDES, LogFormat, Settings};
 use holdfast_server::keys::Keyring;
@@ -120,6 +120,18 @@ struct ProxyArgs {
     /// unreachable for this long (fail closed).
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     max_staleness_secs: u64,
+    /// A proxy in front of this one (CIDR, e.g. 10.0.0.0/8, or one
+    /// address), repeatable: when the TCP peer is one, the client's address
+    /// for session IP binding is read from X-Forwarded-For, past every
+    /// trusted proxy. Default none: the peer is the client.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "CIDR",
+        env = "HOLDFAST_PROXY_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_prefix
+    )]
+    trusted_proxies: Vec<IpPrefix>,
     /// DANGER: also forward `Authorization` and `DPoP` to the upstream
     /// (off: the upstream never sees tokens or proofs).
     #[arg(long)]
@@ -363,6 +375,13 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+fn parse_prefix(value: &str) -> Result<IpPrefix, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|e: holdfast_proto::IpPrefixError| e.to_string())
+}
+
 fn parse_log_format(value: &str) -> Result<LogFormat, String> {
     match value {
         "text" => Ok(LogFormat::Text),
@@ -404,6 +423,7 @@ fn proxy(args: ProxyArgs) -> Result<ExitCode, String> {
         &args.client_secret,
     );
     config.max_staleness = Some(args.max_staleness_secs);
+    config.trusted_proxies = args.trusted_proxies.clone();
     let timeout = Duration::from_secs(args.timeout_secs);
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;

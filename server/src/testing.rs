@@ -258,6 +258,7 @@ impl TestDevice {
                 jkt: self.device.jkt,
             },
             amr: vec!["swk".into(), "pop".into()],
+            ipb: None,
         }
     }
 

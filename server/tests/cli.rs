@@ -241,6 +241,7 @@ fn proxy_help_lists_its_flags_and_hides_the_secret() {
         "--client-secret",
         "--timeout-secs",
         "--max-staleness-secs",
+        "--trusted-proxy",
         "--danger-forward-credentials",
         "HOLDFAST_PROXY_CLIENT_SECRET",
     ] {
@@ -252,6 +253,31 @@ fn proxy_help_lists_its_flags_and_hides_the_secret() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("--upstream"),
+        "{}",
+        stderr(&output)
+    );
+    // A trusted proxy that is not a CIDR: a usage error naming the flag.
+    let output = run(holdfastd(
+        dir.path(),
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--issuer",
+            "http://127.0.0.1:9",
+            "--client-id",
+            "api",
+            "--client-secret",
+            "x",
+            "--trusted-proxy",
+            "10.0.0.0/33",
+        ],
+    ));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--trusted-proxy"),
         "{}",
         stderr(&output)
     );

@@ -4,7 +4,9 @@
 //! arrive with the identity headers and without credentials; spoofed
 //! `X-Holdfast-*` headers are dropped; refused requests never reach the
 //! upstream; upstream failures map to 502/504; large bodies stream intact;
-//! a revoked session is refused once the feed has carried the revocation.
+//! a revoked session is refused once the feed has carried the revocation;
+//! a session bound to its address (`strict`) is refused from another one,
+//! the deviation reported to the issuer, which revokes (or flags) it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,6 +25,8 @@ use holdfast_verifier::{FeedHandle, FeedOptions, ProxyOptions, VerifierConfig, p
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
+
+use holdfast_server::config::{IpBinding, OnIpViolation};
 
 use crate::issuer_flow::{admin_agent, enrolled_agent};
 use crate::support::{Agent, RS_ID, RS_SECRET, Server};
@@ -157,9 +161,20 @@ struct Proxy {
 
 impl Proxy {
     async fn start(server: &Server, upstream: &str, forward_credentials: bool) -> Self {
+        Self::start_with(server, upstream, forward_credentials, |_| {}).await
+    }
+
+    /// As [`Proxy::start`], with `edit` applied to the verifier's config.
+    async fn start_with(
+        server: &Server,
+        upstream: &str,
+        forward_credentials: bool,
+        edit: impl FnOnce(&mut VerifierConfig),
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let config = VerifierConfig::new(&server.url, AUDIENCE, &url, RS_ID, RS_SECRET);
+        let mut config = VerifierConfig::new(&server.url, AUDIENCE, &url, RS_ID, RS_SECRET);
+        edit(&mut config);
         let feed_options = FeedOptions {
             clock: server.issuer.clock.clone(),
             // Short, so that stopping the issuer does not wait for a long-poll.
@@ -197,7 +212,7 @@ impl Proxy {
     }
 
     /// `method proxy/path_and_query` with `token` and a fresh proof by
-    /// `agent`, plus `extra` headers and `body`.
+    /// `agent`, from the agent's address, plus `extra` headers and `body`.
     async fn send(
         &self,
         agent: &Agent,
@@ -210,7 +225,8 @@ impl Proxy {
         let url = format!("{}{path_and_query}", self.url);
         let htu = url.split('?').next().unwrap();
         let proof = agent.proof(method, htu, Some(token), self.clock.now());
-        let mut request = reqwest::Client::new()
+        let mut request = agent
+            .http
             .request(method.parse().unwrap(), &url)
             .header("authorization", format!("DPoP {token}"))
             .header("dpop", proof);
@@ -552,4 +568,185 @@ async fn proxy_refuses_a_revoked_session_once_the_feed_carries_it() {
     let response = proxy.send(&alice, token, "GET", "/orders", &[], None).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(upstream.calls(), before);
+}
+
+/// The audit records of `event` so far.
+fn audited(server: &Server, event: &str) -> Vec<holdfast_server::store::AuditRecord> {
+    server
+        .issuer
+        .state
+        .store
+        .audit_range(1, 10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.entry.event == event)
+        .collect()
+}
+
+/// Polls `done` until it holds, failing after [`DEADLINE`].
+async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < DEADLINE, "{what} within {DEADLINE:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The refusal of a request from outside the session's IP binding.
+const IP_DEVIATION_CHALLENGE: &str = "DPoP error=\"invalid_token\", error_description=\"request \
+     from an address outside the session's IP binding\", algs=\"ES256\"";
+
+#[tokio::test]
+async fn proxy_refuses_a_strict_session_from_another_address_and_the_issuer_revokes_it() {
+    let server = Server::start(|c| c.policy.ip_binding_device = IpBinding::Strict).await;
+    let mut admin = admin_agent(&server).await;
+    let mut alice = enrolled_agent(&server, &mut admin, "alice").await;
+    let upstream = Upstream::start().await;
+    let proxy = Proxy::start(&server, &upstream.url, false).await;
+    let tokens = alice.login(server.now()).await.unwrap();
+    let token = tokens.access.as_str();
+    let sid = server.introspect(token).await["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // From the address the session began at: through. A client-written
+    // X-Forwarded-For does not move it (the peer is not a trusted proxy).
+    let response = proxy.send(&alice, token, "GET", "/orders", &[], None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let spoofed = [("x-forwarded-for", "127.0.0.2")];
+    let response = proxy
+        .send(&alice, token, "GET", "/orders", &spoofed, None)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // The same key and token from 127.0.0.2: refused, never upstream.
+    let moved = alice.moved_to("127.0.0.2".parse().unwrap());
+    let response = proxy.send(&moved, token, "GET", "/orders", &[], None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        IP_DEVIATION_CHALLENGE
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token");
+    assert_eq!(upstream.calls(), 2);
+
+    // The proxy reported it; the issuer audits it and (default policy)
+    // revokes the session, through the feed.
+    eventually("the issuer audits the reported deviation", async || {
+        !audited(&server, "ip_deviation").is_empty()
+    })
+    .await;
+    let records = audited(&server, "ip_deviation");
+    let deviation = &records[0].entry;
+    assert_eq!(deviation.actor, RS_ID);
+    assert_eq!(deviation.details["reported_by"], RS_ID);
+    assert_eq!(deviation.details["sid"], sid.as_str());
+    assert_eq!(deviation.details["session_ip"], "127.0.0.1");
+    assert_eq!(deviation.details["request_ip"], "127.0.0.2");
+    assert_eq!(deviation.details["action"], "session revoked");
+    let session = server
+        .issuer
+        .state
+        .store
+        .session(&sid.parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.revoked.unwrap().reason, "ip_deviation");
+
+    // Once the feed carries the revocation, even the original address is
+    // refused.
+    eventually("the proxy refuses the revoked session", async || {
+        let response = proxy.send(&alice, token, "GET", "/orders", &[], None).await;
+        if response.status() == StatusCode::OK {
+            return false;
+        }
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error_description"], "the token's session is revoked");
+        true
+    })
+    .await;
+
+    let metrics = reqwest::get(format!("{}/metrics", proxy.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "holdfast_verifier_refused_total{check=\"ip_deviation\",error=\"invalid_token\"} 1",
+        "holdfast_verifier_ip_deviation_reports_sent_total 1",
+        "holdfast_verifier_ip_deviation_reports_dropped_total 0",
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn proxy_behind_a_trusted_proxy_reads_the_client_from_x_forwarded_for() {
+    let server = Server::start(|c| {
+        c.policy.ip_binding_device = IpBinding::Strict;
+        c.policy.on_ip_violation = OnIpViolation::Flag;
+    })
+    .await;
+    let mut admin = admin_agent(&server).await;
+    let alice = enrolled_agent(&server, &mut admin, "alice").await;
+    let upstream = Upstream::start().await;
+    // The tests' own connections to the proxy come from 127.0.0.1: here, a
+    // trusted load balancer in front of it. The session begins at 127.0.0.3.
+    let proxy = Proxy::start_with(&server, &upstream.url, false, |c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let mut at_home = alice.moved_to("127.0.0.3".parse().unwrap());
+    let tokens = at_home.login(server.now()).await.unwrap();
+    let token = tokens.access.as_str();
+
+    // The balancer (rightmost entry, trusted and skipped) says the client
+    // is 127.0.0.3; what the client wrote left of that is not read.
+    let forwarded = [("x-forwarded-for", "192.0.2.66, 127.0.0.3, 127.0.0.1")];
+    let response = proxy
+        .send(&alice, token, "GET", "/orders", &forwarded, None)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // It says the client is 127.0.0.2: refused.
+    let forwarded = [("x-forwarded-for", "127.0.0.3, 127.0.0.2")];
+    let response = proxy
+        .send(&alice, token, "GET", "/orders", &forwarded, None)
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        IP_DEVIATION_CHALLENGE
+    );
+
+    // Policy `flag`: the session is flagged, not revoked, and goes on.
+    eventually("the issuer flags the session", async || {
+        !audited(&server, "ip_deviation").is_empty()
+    })
+    .await;
+    assert_eq!(
+        audited(&server, "ip_deviation")[0].entry.details["action"],
+        "session flagged"
+    );
+    let sid = server.introspect(token).await["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session = server
+        .issuer
+        .state
+        .store
+        .session(&sid.parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.revoked, None);
+    assert_eq!(session.flags, ["ip_deviation"]);
+    let forwarded = [("x-forwarded-for", "127.0.0.3")];
+    let response = proxy
+        .send(&alice, token, "GET", "/orders", &forwarded, None)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
 }

@@ -62,6 +62,8 @@ fn request(
         path: "/orders",
         authorization: vec![authorization.as_bytes()],
         dpop: vec![proof.as_bytes()],
+        // Where the agents' sessions begin: admin sessions are IP-bound.
+        client_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
     })
 }
 

@@ -209,6 +209,7 @@ fn claims_like(real: &Value, jkt: holdfast_proto::Jkt, now: UnixTime) -> AccessT
         sid: real["sid"].as_str().map(str::to_owned),
         cnf: Confirmation { jkt },
         amr: vec!["hwk".to_owned(), "pop".to_owned()],
+        ipb: None,
     }
 }
 

@@ -1,13 +1,16 @@
 //! The per-request decision (RFC 9449 §7 with the §4.3 proof checks), pure:
 //! it reads headers, method and path, and the state it is given; it does no
-//! IO. Cheap checks first; the proof, which records its `jti`, last.
+//! IO. Cheap checks first; then the proof, which records its `jti`; then,
+//! for a token whose session is IP-bound, the client's address (after the
+//! proof on purpose: see [`check`]).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::digest;
 use holdfast_proto::{
-    AccessTokenClaims, Htu, IssuerKeys, NonceCheck, ProofCheck, ProofError, ProofVerifier,
+    AccessTokenClaims, Htu, IpCheck, IssuerKeys, NonceCheck, ProofCheck, ProofError, ProofVerifier,
     ReplayGuard, TokenCheck, UnixTime, single_dpop_header, verify_access_token,
 };
 
@@ -26,6 +29,9 @@ pub struct RequestParts<'a> {
     pub authorization: Vec<&'a [u8]>,
     /// Every `DPoP` header value.
     pub dpop: Vec<&'a [u8]>,
+    /// The client's address: the TCP peer, or what trusted proxies say
+    /// (`client_ip`); `None` when unknown, which fails any IP binding.
+    pub client_ip: Option<IpAddr>,
 }
 
 /// What the check is made against.
@@ -105,6 +111,21 @@ pub fn check(
         now: ctx.now,
     };
     let verified = ctx.proofs.verify(proof, &proof_check, ctx.replay)?;
+
+    // The session's IP binding (`ipb`), checked only once the proof shows
+    // the caller holds the key: a deviation is reported to the issuer,
+    // which may revoke the session, and a leaked token alone must not be
+    // a lever to end someone's session.
+    if let Some(binding) = &claims.ipb
+        && binding.check(request.client_ip) == IpCheck::Deviates
+    {
+        return Err(VerifyError::IpDeviation {
+            sid: claims.sid.clone().unwrap_or_default(),
+            client_id: claims.client_id.clone(),
+            session_ip: binding.ip,
+            request_ip: request.client_ip,
+        });
+    }
 
     Ok(VerifiedIdentity {
         sub: claims.sub.clone(),

@@ -2,6 +2,8 @@
 //! status, the OAuth error code and the `WWW-Authenticate: DPoP` challenge,
 //! decided in one place.
 
+use std::net::IpAddr;
+
 use holdfast_proto::{AllowedAlgs, ProofError, TokenError, WireCode, dpop_challenge};
 
 use crate::registry::RegistryRefusal;
@@ -29,6 +31,21 @@ pub enum VerifyError {
     /// The proof was refused.
     #[error("{0}")]
     Proof(#[from] ProofError),
+    /// The token's session is bound to an address (`ipb`: `strict` or
+    /// `same-prefix`) and the request came from outside it, or from an
+    /// address the verifier does not know (fail closed). Reported to the
+    /// issuer, which applies its policy to the session.
+    #[error("request from an address outside the session's IP binding")]
+    IpDeviation {
+        /// The session (`sid`).
+        sid: String,
+        /// The token's client (`client_id`).
+        client_id: String,
+        /// The session's address, as the token carries it.
+        session_ip: Option<IpAddr>,
+        /// The request's address, if known.
+        request_ip: Option<IpAddr>,
+    },
 }
 
 impl VerifyError {
@@ -48,7 +65,9 @@ impl VerifyError {
         match self {
             Self::MissingToken => None,
             Self::InvalidRequest(_) => Some("invalid_request"),
-            Self::BearerDowngrade | Self::Token(_) => Some(WireCode::InvalidToken.as_str()),
+            Self::BearerDowngrade | Self::Token(_) | Self::IpDeviation { .. } => {
+                Some(WireCode::InvalidToken.as_str())
+            }
             Self::Registry(RegistryRefusal::Stale { .. }) => Some("temporarily_unavailable"),
             Self::Registry(_) => Some(WireCode::InvalidToken.as_str()),
             Self::Proof(e) => Some(e.wire_code().as_str()),
@@ -64,6 +83,7 @@ impl VerifyError {
             Self::Token(e) => e.check(),
             Self::Registry(e) => e.check(),
             Self::Proof(e) => e.check(),
+            Self::IpDeviation { .. } => "ip_deviation",
         }
     }
 

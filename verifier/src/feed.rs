@@ -18,6 +18,10 @@
 //!    recovery as info, the moment the registry turns stale as an error;
 //!    [`FeedHandle::stats`] counts them for metrics.
 //!
+//! 6. Another task drains the queue of IP-deviation reports
+//!    ([`crate::DeviationReporter`]) to `POST /sessions/ip-deviation`, one at a time,
+//!    off the request path; its counters are in [`FeedStats`].
+//!
 //! The feed endpoints take the resource server's HTTP Basic credentials
 //! ([`VerifierConfig::client_id`] and `client_secret`). Nothing here logs
 //! them, or any token.
@@ -27,14 +31,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use holdfast_proto::endpoints::{ENROLLED_KEYS_PATH, JWKS_PATH, METADATA_PATH, REVOCATIONS_PATH};
-use holdfast_proto::{Clock, SystemClock, UnixTime};
+use holdfast_proto::endpoints::{
+    ENROLLED_KEYS_PATH, IP_DEVIATION_PATH, JWKS_PATH, METADATA_PATH, REVOCATIONS_PATH,
+};
+use holdfast_proto::{Clock, IpDeviationReport, SystemClock, UnixTime};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::jwks::{JwksCache, JwksError, JwksOptions, JwksStats};
 use crate::registry::{DeviceEntry, FeedEvent, Registry};
+use crate::report::{DeviationReporter, REPORT_QUEUE_LEN, ReportCounters};
 use crate::verifier::{Verifier, VerifierConfig};
 
 /// Largest metadata document read, in bytes.
@@ -164,6 +172,12 @@ pub struct FeedStats {
     pub failing: bool,
     /// The JWKS cache's counters.
     pub jwks: JwksStats,
+    /// IP-deviation reports the issuer accepted.
+    pub reports_sent: u64,
+    /// IP-deviation reports the issuer did not accept (or never got).
+    pub reports_failed: u64,
+    /// IP-deviation reports dropped because their queue was full.
+    pub reports_dropped: u64,
 }
 
 /// The running follower: its counters, and how to stop it.
@@ -174,6 +188,7 @@ pub struct FeedStats {
 #[derive(Debug)]
 pub struct FeedHandle {
     counters: Arc<Counters>,
+    reports: Arc<ReportCounters>,
     jwks: Arc<JwksCache>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -189,6 +204,7 @@ impl FeedHandle {
     pub fn monitor(&self) -> FeedMonitor {
         FeedMonitor {
             counters: Arc::clone(&self.counters),
+            reports: Arc::clone(&self.reports),
             jwks: Arc::clone(&self.jwks),
         }
     }
@@ -209,6 +225,7 @@ impl FeedHandle {
 #[derive(Debug, Clone)]
 pub struct FeedMonitor {
     counters: Arc<Counters>,
+    reports: Arc<ReportCounters>,
     jwks: Arc<JwksCache>,
 }
 
@@ -222,6 +239,9 @@ impl FeedMonitor {
             last_sync: (last_sync > 0).then(|| UnixTime::from_secs(last_sync)),
             failing: self.counters.failing.load(Ordering::Relaxed),
             jwks: self.jwks.stats(),
+            reports_sent: self.reports.sent.load(Ordering::Relaxed),
+            reports_failed: self.reports.failed.load(Ordering::Relaxed),
+            reports_dropped: self.reports.dropped.load(Ordering::Relaxed),
         }
     }
 }
@@ -230,7 +250,7 @@ impl FeedStats {
     /// The Prometheus text exposition (format 0.0.4) of these counters.
     pub fn render(&self) -> String {
         let last_sync = self.last_sync.map_or(0, UnixTime::as_secs);
-        let lines: [(&str, &str, &str, u64); 9] = [
+        let lines: [(&str, &str, &str, u64); 12] = [
             (
                 "feed_failures_total",
                 "counter",
@@ -284,6 +304,24 @@ impl FeedStats {
                 "gauge",
                 "Issuer keys held.",
                 self.jwks.keys as u64,
+            ),
+            (
+                "ip_deviation_reports_sent_total",
+                "counter",
+                "IP-deviation reports the issuer accepted.",
+                self.reports_sent,
+            ),
+            (
+                "ip_deviation_reports_failed_total",
+                "counter",
+                "IP-deviation reports the issuer did not accept.",
+                self.reports_failed,
+            ),
+            (
+                "ip_deviation_reports_dropped_total",
+                "counter",
+                "IP-deviation reports dropped because their queue was full.",
+                self.reports_dropped,
             ),
         ];
         let mut out = String::new();
@@ -377,10 +415,14 @@ pub async fn connect_with(
         .events_applied
         .store(events_applied, Ordering::Relaxed);
     counters.last_sync.store(now.as_secs(), Ordering::Relaxed);
+    let reports = Arc::new(ReportCounters::default());
+    let (reporter, queue) = DeviationReporter::channel(REPORT_QUEUE_LEN, Arc::clone(&reports));
     let verifier = Arc::new(
         Verifier::new(config.clone(), jwks.clone(), registry.clone())
-            .with_clock(options.clock.clone()),
+            .with_clock(options.clock.clone())
+            .with_deviation_reporter(reporter),
     );
+    let report_issuer = issuer.clone();
     let follower = Follower {
         issuer,
         registry,
@@ -392,11 +434,13 @@ pub async fn connect_with(
     let tasks = vec![
         tokio::spawn(follower.run()),
         tokio::spawn(jwks.clone().run()),
+        tokio::spawn(drain_reports(report_issuer, queue, Arc::clone(&reports))),
     ];
     Ok((
         verifier,
         FeedHandle {
             counters,
+            reports,
             jwks,
             tasks,
         },
@@ -467,7 +511,31 @@ struct Snapshot {
     devices: Vec<DeviceEntry>,
 }
 
+/// Sends queued IP-deviation reports to the issuer, one at a time, until
+/// every [`DeviationReporter`] is gone. A failure is counted and logged,
+/// not retried: the verifier refused the request already, and the
+/// session's next deviation is reported again.
+async fn drain_reports(
+    issuer: Issuer,
+    mut queue: mpsc::Receiver<IpDeviationReport>,
+    counters: Arc<ReportCounters>,
+) {
+    while let Some(report) = queue.recv().await {
+        match issuer.post_deviation(&report).await {
+            Ok(()) => {
+                counters.sent.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(sid = %report.sid, "ip deviation reported to the issuer");
+            }
+            Err(err) => {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(sid = %report.sid, error = %err, "cannot report an ip deviation");
+            }
+        }
+    }
+}
+
 /// The issuer's endpoints and the resource server's credentials.
+#[derive(Clone)]
 struct Issuer {
     base: String,
     client_id: String,
@@ -495,6 +563,31 @@ impl Issuer {
             request = request.basic_auth(&self.client_id, Some(&self.client_secret));
         }
         get_json(request, &url, limit).await
+    }
+
+    /// `POST /sessions/ip-deviation` with the Basic credentials.
+    async fn post_deviation(&self, report: &IpDeviationReport) -> Result<(), FetchError> {
+        let url = format!("{}{IP_DEVIATION_PATH}", self.base);
+        let response = self
+            .http
+            .post(&url)
+            .timeout(self.timeout)
+            .basic_auth(&self.client_id, Some(&self.client_secret))
+            .json(report)
+            .send()
+            .await
+            .map_err(|source| FetchError::Request {
+                url: url.clone(),
+                source,
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                url,
+                status: status.as_u16(),
+            });
+        }
+        Ok(())
     }
 
     async fn feed_page(&self, since: u64, wait: Duration) -> Result<FeedPage, FetchError> {

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +21,7 @@ use std::task::{Context, Poll};
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{MatchedPath, OriginalUri};
+use axum::extract::{ConnectInfo, MatchedPath, OriginalUri};
 use axum::response::{IntoResponse as _, Response};
 use holdfast_proto::{WireCode, dpop_challenge};
 use http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
@@ -29,6 +30,7 @@ use serde::Serialize;
 use tower::{Layer, Service};
 
 use crate::check::RequestParts;
+use crate::client_ip::client_ip;
 use crate::error::VerifyError;
 use crate::identity::VerifiedIdentity;
 use crate::verifier::Verifier;
@@ -37,6 +39,8 @@ use crate::verifier::Verifier;
 const DPOP: HeaderName = HeaderName::from_static("dpop");
 /// The `DPoP-Nonce` response header (RFC 9449 §8.1).
 const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+/// Where trusted proxies name the client.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Puts a [`Verifier`] in front of a service: requests that fail a check
 /// are answered with the RFC 9449 §7.1 refusal; the others reach the
@@ -263,6 +267,19 @@ fn verify<B>(verifier: &Verifier, request: &Request<B>) -> Result<VerifiedIdenti
             .iter()
             .map(HeaderValue::as_bytes)
             .collect(),
+        // The TCP peer (present when served with `ConnectInfo`), or the
+        // client named by trusted proxies in front of it.
+        client_ip: client_ip(
+            request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip()),
+            headers
+                .get_all(X_FORWARDED_FOR)
+                .iter()
+                .map(HeaderValue::as_bytes),
+            &verifier.config().trusted_proxies,
+        ),
     };
     let identity = verifier.check_request(&parts)?;
     tracing::debug!(

@@ -15,12 +15,18 @@
 //! - [`Verifier`]: the check with its configuration and state.
 //! - [`VerifierLayer`] / [`Verified`]: the tower layer and axum extractor
 //!   (`docs/verifier.md`).
+//! - IP binding at the edge: a token whose session is IP-bound (`ipb`) is
+//!   refused from outside the binding; the client's address is the TCP peer
+//!   or, behind [`VerifierConfig::trusted_proxies`], read from
+//!   `X-Forwarded-For`; each deviation is reported to the issuer
+//!   ([`DeviationReporter`]).
 //! - [`proxy`]: the verifying reverse proxy ([`proxy_router`]) that puts
 //!   the same checks in front of a service in any language.
 
 #![forbid(unsafe_code)]
 
 pub mod check;
+mod client_ip;
 mod error;
 mod extract;
 pub mod feed;
@@ -30,6 +36,7 @@ mod layer;
 pub mod proxy;
 pub mod registry;
 mod replay;
+mod report;
 mod verifier;
 
 pub use check::{CheckContext, RequestParts, check};
@@ -44,4 +51,5 @@ pub use layer::{ResponseFuture, VerifierLayer, VerifierMetrics, VerifierService}
 pub use proxy::{ProxyError, ProxyOptions, proxy_router};
 pub use registry::Registry;
 pub use replay::SledReplayGuard;
+pub use report::DeviationReporter;
 pub use verifier::{Verifier, VerifierConfig};

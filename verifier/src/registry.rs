@@ -334,6 +334,7 @@ mod tests {
                 jkt: JKT.parse().unwrap(),
             },
             amr: Vec::new(),
+            ipb: None,
         }
     }
 

@@ -4,14 +4,15 @@
 use std::sync::Arc;
 
 use holdfast_proto::{
-    AllowedAlgs, Clock, IatWindow, IssuerKeys, MemoryReplayGuard, NonceCheck, NonceIssuer,
-    ProofVerifier, ReplayGuard, SystemClock,
+    AllowedAlgs, Clock, IatWindow, IpDeviationReport, IpPrefix, IssuerKeys, MemoryReplayGuard,
+    NonceCheck, NonceIssuer, ProofVerifier, ReplayGuard, SystemClock,
 };
 
 use crate::check::{CheckContext, RequestParts, TokenCache, check};
 use crate::error::VerifyError;
 use crate::identity::VerifiedIdentity;
 use crate::registry::Registry;
+use crate::report::DeviationReporter;
 
 /// How a service verifies requests.
 #[derive(Debug, Clone)]
@@ -36,6 +37,11 @@ pub struct VerifierConfig {
     pub client_id: String,
     /// Its secret.
     pub client_secret: String,
+    /// Proxies in front of this service whose `X-Forwarded-For` entries
+    /// are believed (`10.0.0.0/8`, `::1`). The client's address, which IP
+    /// binding is checked against, is the TCP peer unless the peer is one
+    /// of these. Default none: the peer is the client.
+    pub trusted_proxies: Vec<IpPrefix>,
 }
 
 impl VerifierConfig {
@@ -58,6 +64,7 @@ impl VerifierConfig {
             max_staleness: Some(30),
             client_id: client_id.to_owned(),
             client_secret: client_secret.to_owned(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -72,6 +79,7 @@ pub struct Verifier {
     tokens: TokenCache,
     nonces: Option<NonceIssuer>,
     clock: Arc<dyn Clock>,
+    reporter: Option<DeviationReporter>,
 }
 
 impl Verifier {
@@ -91,6 +99,7 @@ impl Verifier {
             tokens: TokenCache::default(),
             nonces: None,
             clock: Arc::new(SystemClock),
+            reporter: None,
         }
     }
 
@@ -116,6 +125,14 @@ impl Verifier {
         self
     }
 
+    /// Reports IP deviations to the issuer through `reporter` ([`crate::connect`]
+    /// sets this up).
+    #[must_use]
+    pub fn with_deviation_reporter(mut self, reporter: DeviationReporter) -> Self {
+        self.reporter = Some(reporter);
+        self
+    }
+
     /// The configuration.
     pub fn config(&self) -> &VerifierConfig {
         &self.config
@@ -131,7 +148,10 @@ impl Verifier {
         self.nonces.as_ref().map(|n| n.issue(self.clock.now()))
     }
 
-    /// Checks one request.
+    /// Checks one request. A refusal for an IP deviation is also reported
+    /// to the issuer (queued, never waited for) when the client's address
+    /// is known; an unknown address is this service's configuration, not
+    /// the client's doing, so it is refused but not reported.
     ///
     /// # Errors
     /// The first failed check.
@@ -156,7 +176,30 @@ impl Verifier {
             leeway: self.config.leeway,
             now: self.clock.now(),
         };
-        check(request, &ctx)
+        let result = check(request, &ctx);
+        if let Err(VerifyError::IpDeviation {
+            sid,
+            client_id,
+            session_ip,
+            request_ip,
+        }) = &result
+        {
+            match (request_ip, &self.reporter) {
+                (Some(request_ip), Some(reporter)) => reporter.report(IpDeviationReport {
+                    sid: sid.clone(),
+                    client_id: client_id.clone(),
+                    session_ip: *session_ip,
+                    request_ip: *request_ip,
+                }),
+                (None, _) => tracing::warn!(
+                    sid = %sid,
+                    "an IP-bound token arrived and the client's address is unknown: \
+                     serve with ConnectInfo<SocketAddr> (and list trusted proxies)"
+                ),
+                (Some(_), None) => {}
+            }
+        }
+        result
     }
 }
 

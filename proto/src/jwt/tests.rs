@@ -40,6 +40,7 @@ fn claims() -> AccessTokenClaims {
             jkt: TestKey::new().jwk.thumbprint(),
         },
         amr: vec!["hwk".into()],
+        ipb: None,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod introspect;
 pub mod meta;
 pub mod revocation;
 pub mod rs_auth;
+pub mod sessions;
 pub mod token;
 
 use std::time::Instant;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(token::routes())
         .merge(introspect::routes())
         .merge(revocation::routes())
+        .merge(sessions::routes())
         .merge(admin::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), date_header))

@@ -1,14 +1,16 @@
 //! Every check tries to get past it: each test names what it refuses.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use getrandom::SysRng;
 use holdfast_hw::SoftwareKey;
 use holdfast_proto::{
     ACCESS_TOKEN_TYP, AccessToken, AccessTokenClaims, Alg, AllowedAlgs, Audience, Confirmation,
-    Htu, IssuerKeys, JwtHeader, MemoryReplayGuard, NonceCheck, ProofError, ProofRequest,
-    ProofVerifier, Signer, TokenError, UnixTime, VerifyingKey, build_proof, sign_jwt,
+    Htu, IpBinding, IpBindingClaim, IssuerKeys, JwtHeader, MemoryReplayGuard, NonceCheck,
+    ProofError, ProofRequest, ProofVerifier, Signer, TokenError, UnixTime, VerifyingKey,
+    build_proof, sign_jwt,
 };
 
 use super::*;
@@ -82,6 +84,7 @@ impl World {
                 jkt: self.device.public_jwk().thumbprint(),
             },
             amr: vec!["swk".into(), "pop".into()],
+            ipb: None,
         }
     }
 
@@ -117,11 +120,24 @@ impl World {
         authorization: &[&str],
         dpop: &[&str],
     ) -> Result<VerifiedIdentity, VerifyError> {
+        self.check_from(None, method, path, authorization, dpop)
+    }
+
+    /// [`World::check`] for a request from `client_ip`.
+    fn check_from(
+        &self,
+        client_ip: Option<IpAddr>,
+        method: &str,
+        path: &str,
+        authorization: &[&str],
+        dpop: &[&str],
+    ) -> Result<VerifiedIdentity, VerifyError> {
         let request = RequestParts {
             method,
             path,
             authorization: authorization.iter().map(|s| s.as_bytes()).collect(),
             dpop: dpop.iter().map(|s| s.as_bytes()).collect(),
+            client_ip,
         };
         let ctx = CheckContext {
             issuer: ISSUER,
@@ -349,4 +365,120 @@ fn challenge_names_the_error() {
         err.www_authenticate(&AllowedAlgs::default()),
         "DPoP error=\"invalid_dpop_proof\", error_description=\"DPoP proof has already been used (jti replayed)\", algs=\"ES256\""
     );
+}
+
+/// A good request for a token whose session is bound by `mode` to
+/// 192.0.2.10, from `client_ip`.
+fn bound_request(
+    mode: IpBinding,
+    client_ip: Option<&str>,
+) -> Result<VerifiedIdentity, VerifyError> {
+    let w = World::new();
+    let mut claims = w.claims();
+    claims.ipb = IpBindingClaim::new(mode, Some("192.0.2.10".parse().unwrap()), 24, 56);
+    let token = w.token_signed_by(&w.issuer_key, "k1", &claims);
+    let proof = w.proof(&w.device, "GET", &format!("{BASE}/orders"), &token);
+    w.check_from(
+        client_ip.map(|ip| ip.parse().unwrap()),
+        "GET",
+        "/orders",
+        &[&format!("DPoP {token}")],
+        &[&proof],
+    )
+}
+
+#[test]
+fn strict_binding_admits_the_session_address_only() {
+    assert!(bound_request(IpBinding::Strict, Some("192.0.2.10")).is_ok());
+    assert!(bound_request(IpBinding::Strict, Some("::ffff:192.0.2.10")).is_ok());
+    let err = bound_request(IpBinding::Strict, Some("192.0.2.11")).unwrap_err();
+    assert_eq!(
+        err,
+        VerifyError::IpDeviation {
+            sid: "s-1".into(),
+            client_id: "d-1".into(),
+            session_ip: Some("192.0.2.10".parse().unwrap()),
+            request_ip: Some("192.0.2.11".parse().unwrap()),
+        }
+    );
+    assert_eq!(
+        (err.status(), err.wire_code(), err.check()),
+        (401, Some("invalid_token"), "ip_deviation")
+    );
+    assert_eq!(
+        err.www_authenticate(&AllowedAlgs::default()),
+        "DPoP error=\"invalid_token\", error_description=\"request from an address outside \
+         the session's IP binding\", algs=\"ES256\""
+    );
+}
+
+#[test]
+fn same_prefix_binding_admits_the_session_network_only() {
+    assert!(bound_request(IpBinding::SamePrefix, Some("192.0.2.200")).is_ok());
+    assert!(matches!(
+        bound_request(IpBinding::SamePrefix, Some("192.0.3.10")),
+        Err(VerifyError::IpDeviation { .. })
+    ));
+    assert!(matches!(
+        bound_request(IpBinding::SamePrefix, Some("2001:db8::1")),
+        Err(VerifyError::IpDeviation { .. })
+    ));
+}
+
+#[test]
+fn rejects_bound_token_when_the_client_address_is_unknown() {
+    assert_eq!(
+        bound_request(IpBinding::Strict, None),
+        Err(VerifyError::IpDeviation {
+            sid: "s-1".into(),
+            client_id: "d-1".into(),
+            session_ip: Some("192.0.2.10".parse().unwrap()),
+            request_ip: None,
+        })
+    );
+    assert!(matches!(
+        bound_request(IpBinding::SamePrefix, None),
+        Err(VerifyError::IpDeviation { .. })
+    ));
+}
+
+#[test]
+fn an_unbound_token_is_admitted_from_anywhere() {
+    let w = World::new();
+    let (auth, proof) = w.good();
+    assert!(
+        w.check_from(
+            Some("203.0.113.5".parse().unwrap()),
+            "GET",
+            "/orders",
+            &[&auth],
+            &[&proof]
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn rejects_stolen_bound_token_without_proof_as_a_proof_failure_not_a_deviation() {
+    // Without the key, a request from elsewhere is refused for its proof:
+    // it never becomes a deviation report that could revoke the session.
+    let w = World::new();
+    let mut claims = w.claims();
+    claims.ipb = IpBindingClaim::new(
+        IpBinding::Strict,
+        Some("192.0.2.10".parse().unwrap()),
+        24,
+        56,
+    );
+    let token = w.token_signed_by(&w.issuer_key, "k1", &claims);
+    let err = w
+        .check_from(
+            Some("198.51.100.1".parse().unwrap()),
+            "GET",
+            "/orders",
+            &[&format!("DPoP {token}")],
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(err, VerifyError::Proof(ProofError::MissingDpopHeader));
 }
