@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use holdfast_hw::KeyKind;
 use holdfast_proto::{AllowedAlgs, Htu, IatWindow};
-use ipnet::IpNet;
 use serde::Deserialize;
 
 /// The file as written: every section optional, unknown keys refused.
@@ -306,7 +305,7 @@ impl Config {
             .allowed_cidrs
             .iter()
             .map(|c| {
-                c.parse::<IpNet>()
+                c.parse::<holdfast_proto::IpPrefix>()
                     .map_err(|e| ConfigError(format!("admin.allowed_cidrs {c:?}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -403,7 +402,7 @@ pub struct Settings {
     /// Proof acceptance window.
     pub window: IatWindow,
     /// Networks allowed to call the admin API.
-    pub admin_cidrs: Vec<IpNet>,
+    pub admin_cidrs: Vec<holdfast_proto::IpPrefix>,
     /// Resource servers: id and SHA-256 of their secret.
     pub resource_servers: Vec<(String, [u8; 32])>,
     /// Key kinds the policy admits.

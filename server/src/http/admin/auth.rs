@@ -10,10 +10,10 @@ use std::net::IpAddr;
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
+use holdfast_proto::IpPrefix;
 use holdfast_proto::{
     AccessTokenClaims, Htu, NonceCheck, ProofCheck, UnixTime, single_dpop_header,
 };
-use ipnet::IpNet;
 
 use crate::audit::AuditEntry;
 use crate::http::error::ApiError;
@@ -132,7 +132,7 @@ fn authenticate(
 
 /// The peer must be inside `admin.allowed_cidrs`; an unknown peer is refused
 /// (fail closed).
-fn allowlisted(cidrs: &[IpNet], ip: Option<IpAddr>) -> Result<IpAddr, Refusal> {
+fn allowlisted(cidrs: &[IpPrefix], ip: Option<IpAddr>) -> Result<IpAddr, Refusal> {
     let denied = || {
         Refusal::new(
             "ip_not_allowed",
@@ -141,7 +141,7 @@ fn allowlisted(cidrs: &[IpNet], ip: Option<IpAddr>) -> Result<IpAddr, Refusal> {
     };
     // A dual-stack listener reports IPv4 peers as `::ffff:a.b.c.d`.
     let ip = ip.map(|ip| ip.to_canonical()).ok_or_else(denied)?;
-    if cidrs.iter().any(|net| net.contains(&ip)) {
+    if cidrs.iter().any(|net| net.contains(ip)) {
         Ok(ip)
     } else {
         Err(denied())
