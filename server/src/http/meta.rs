@@ -7,8 +7,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use holdfast_proto::endpoints::{
-    ENROLL_PATH, HEALTHZ_PATH, INTROSPECT_PATH, JWKS_PATH, METADATA_PATH, METRICS_PATH,
-    REVOCATIONS_PATH, REVOKE_PATH, TOKEN_PATH,
+    ENROLL_PATH, ENROLLED_KEYS_PATH, HEALTHZ_PATH, INTROSPECT_PATH, IP_DEVIATION_PATH, JWKS_PATH,
+    METADATA_PATH, METRICS_PATH, REVOCATIONS_PATH, REVOKE_PATH, TOKEN_PATH,
 };
 use holdfast_proto::{Alg, CLIENT_ASSERTION_TYPE};
 use serde_json::json;
@@ -40,6 +40,8 @@ async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
         "dpop_signing_alg_values_supported": algs,
         "holdfast_enrollment_endpoint": format!("{issuer}{ENROLL_PATH}"),
         "holdfast_revocation_feed": format!("{issuer}{REVOCATIONS_PATH}"),
+        "holdfast_enrolled_keys_endpoint": format!("{issuer}{ENROLLED_KEYS_PATH}"),
+        "holdfast_ip_deviation_endpoint": format!("{issuer}{IP_DEVIATION_PATH}"),
     }))
 }
 
