@@ -33,7 +33,7 @@ mod proof;
 
 use holdfast_hw::KeyKind;
 use holdfast_proto::{Jkt, Jwk, UnixTime};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 pub use error::EnrollError;
 pub use proof::{ENROLL_PROOF_TYP, IAT_WINDOW_SECS, code_hash};
@@ -82,7 +82,7 @@ pub struct EnrollRequest {
     /// The enrollment code, as the admin handed it out.
     pub code: String,
     /// Where the key lives: `software`, `tpm` or `yubikey`.
-    #[serde(deserialize_with = "key_kind")]
+    #[serde(deserialize_with = "crate::model::key_kind::deserialize")]
     pub kind: KeyKind,
     /// A name for people, 1 to [`MAX_DEVICE_NAME_CHARS`] characters.
     pub name: String,
@@ -533,28 +533,18 @@ fn kinds_text(kinds: &[KeyKind]) -> String {
         .join(" ")
 }
 
-fn key_kind<'de, D: Deserializer<'de>>(d: D) -> Result<KeyKind, D::Error> {
-    let name = String::deserialize(d)?;
-    name.parse().map_err(serde::de::Error::custom)
-}
-
 #[cfg(test)]
 mod tests {
     use holdfast_hw::SoftwareKey;
-    use holdfast_proto::{JwtHeader, Signer as _, sign_jwt};
+    use holdfast_proto::Signer as _;
     use serde_json::json;
 
     use super::*;
     use crate::testing::TestIssuer;
 
     fn proof(key: &SoftwareKey, challenge: &str, code: &str, iat: u64) -> String {
-        let header = JwtHeader {
-            typ: ENROLL_PROOF_TYP,
-            kid: None,
-            jwk: Some(key.public_jwk()),
-        };
-        let claims = json!({ "challenge": challenge, "code_hash": code_hash(code), "iat": iat });
-        sign_jwt(key, &header, &claims).unwrap()
+        holdfast_proto::build_enrollment_proof(key, challenge, code, UnixTime::from_secs(iat))
+            .unwrap()
     }
 
     #[test]

@@ -137,13 +137,8 @@ mod tests {
     use super::*;
 
     fn proof(key: &SoftwareKey, challenge: &str, code: &str, iat: u64) -> String {
-        let header = JwtHeader {
-            typ: ENROLL_PROOF_TYP,
-            kid: None,
-            jwk: Some(key.public_jwk()),
-        };
-        let claims = json!({ "challenge": challenge, "code_hash": code_hash(code), "iat": iat });
-        sign_jwt(key, &header, &claims).unwrap()
+        holdfast_proto::build_enrollment_proof(key, challenge, code, UnixTime::from_secs(iat))
+            .unwrap()
     }
 
     #[test]
