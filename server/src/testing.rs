@@ -85,8 +85,7 @@ impl TestIssuer {
         config.sync_writes = false;
         edit(&mut config);
         let settings = config.resolve().unwrap();
-        let store =
-            Arc::new(SledStore::open(&dir.path().join("store"), config.sync_writes).unwrap());
+        let store = Arc::new(reopen_store(&dir.path().join("store"), config.sync_writes));
         let clock = Arc::new(ManualClock::new(TEST_NOW));
         let state = AppState::new(
             settings,
@@ -297,4 +296,21 @@ impl Default for TestIssuer {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Opens a sled store, waiting (up to 2 s) for a handle dropped a moment
+/// ago: sled's background flusher can hold the directory lock briefly after
+/// the last `Db` is dropped, which only a test that reopens in-process sees.
+pub fn reopen_store(path: &std::path::Path, sync_writes: bool) -> SledStore {
+    let mut last = None;
+    for _ in 0..100 {
+        match SledStore::open(path, sync_writes) {
+            Ok(store) => return store,
+            Err(e) => {
+                last = Some(e);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+    panic!("cannot reopen the store: {last:?}");
 }

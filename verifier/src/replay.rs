@@ -113,7 +113,15 @@ mod tests {
                 Ok(Freshness::Replayed)
             );
         }
-        let guard = SledReplayGuard::open(dir.path()).unwrap();
+        // sled's background flusher can hold the directory lock a moment
+        // after the last handle is dropped: wait for it rather than fail.
+        let guard = (0..100)
+            .find_map(|_| {
+                SledReplayGuard::open(dir.path())
+                    .map_err(|_| std::thread::sleep(std::time::Duration::from_millis(20)))
+                    .ok()
+            })
+            .expect("the store reopens once the previous handle is gone");
         assert_eq!(
             guard.check_and_record(key("a"), t(160), t(102)),
             Ok(Freshness::Replayed)

@@ -1057,7 +1057,7 @@ fn sled_state_survives_restart() {
         // acknowledged write durable already.
     }
 
-    let store = SledStore::open(dir.path(), true).unwrap();
+    let store = crate::testing::reopen_store(dir.path(), true);
     assert_eq!(
         store.principal_by_name("alice").unwrap(),
         Some(alice.clone())
