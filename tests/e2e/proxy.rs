@@ -9,7 +9,6 @@
 //! the deviation reported to the issuer, which revokes (or flags) it.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -134,18 +133,7 @@ impl HttpBody for Chunks {
 async fn serve(app: Router) -> (String, oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let (shutdown, rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
+    let (shutdown, _) = crate::support::serve_on(listener, app);
     (url, shutdown)
 }
 
@@ -191,18 +179,7 @@ impl Proxy {
             feed: Some(feed.monitor()),
         };
         let app = proxy_router(verifier, upstream, options).unwrap();
-        let (shutdown, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
+        let (shutdown, _) = crate::support::serve_on(listener, app);
         Self {
             url,
             clock: server.issuer.clock.clone(),

@@ -60,19 +60,10 @@ impl Server {
             }];
             edit(c);
         });
-        let app = holdfast_server::http::router(issuer.state.clone());
-        let (shutdown, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
+        let (shutdown, handle) = serve_on(
+            listener,
+            holdfast_server::http::router(issuer.state.clone()),
+        );
         Self {
             url,
             issuer,
@@ -120,6 +111,27 @@ fn sha256_hex(s: &str) -> String {
     // The server stores only this hash; compute it the same way here.
     let digest = holdfast_server::secret::secret_hash(s);
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Serves `app` on `listener`, with each request's peer address (as
+/// `holdfastd` does), until the returned sender is used or dropped.
+pub fn serve_on(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+) -> (oneshot::Sender<()>, JoinHandle<()>) {
+    let (shutdown, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (shutdown, handle)
 }
 
 /// Tokens from the token endpoint.
