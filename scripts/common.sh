@@ -3,8 +3,11 @@
 
 set -euo pipefail
 
-# Debian packages the build needs. Later issues add swtpm, pcscd and friends.
-HOLDFAST_APT_PACKAGES=(gcc g++ make pkg-config)
+# Debian packages the build needs: a C toolchain, the TPM software stack
+# (tss-esapi links tpm2-tss) and PC/SC (the yubikey crate links libpcsclite).
+HOLDFAST_APT_PACKAGES=(gcc g++ make pkg-config libtss2-dev libpcsclite-dev)
+# What the tests add: a TPM simulator and a PC/SC daemon with a virtual reader.
+HOLDFAST_TEST_APT_PACKAGES=(swtpm swtpm-tools tpm2-tools pcscd vsmartcard-vpcd)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod kind;
+pub mod attestation;
 pub mod signature;
 mod software;
 #[doc(hidden)]
