@@ -16,10 +16,18 @@
 
 mod kind;
 pub mod attestation;
+#[cfg(feature = "yubikey")]
+pub mod piv;
 pub mod signature;
 mod software;
 #[doc(hidden)]
 pub mod testing;
+#[cfg(feature = "tpm")]
+pub mod tpm;
 
 pub use kind::KeyKind;
 pub use software::{SoftwareKey, SoftwareKeyError};
+#[cfg(feature = "tpm")]
+pub use tpm::{TpmConfig, TpmError, TpmKey};
+#[cfg(feature = "yubikey")]
+pub use piv::{PivError, PivKey};

@@ -141,12 +141,17 @@ mod tests {
             intermediate_certificate: Bytes(vec![]),
         };
         let json = serde_json::to_string(&ev).unwrap();
-        assert_eq!(json, r#"{"slot_certificate":"AQID","intermediate_certificate":""}"#);
+        assert_eq!(
+            json,
+            r#"{"slot_certificate":"AQID","intermediate_certificate":""}"#
+        );
         assert_eq!(serde_json::from_str::<PivEvidence>(&json).unwrap(), ev);
-        assert!(serde_json::from_str::<PivEvidence>(
-            r#"{"slot_certificate":"AQ==","intermediate_certificate":""}"#
-        )
-        .is_err());
+        assert!(
+            serde_json::from_str::<PivEvidence>(
+                r#"{"slot_certificate":"AQ==","intermediate_certificate":""}"#
+            )
+            .is_err()
+        );
         let huge = format!(
             r#"{{"slot_certificate":"{}","intermediate_certificate":""}}"#,
             "A".repeat(20_000)
