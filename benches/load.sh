@@ -1,18 +1,35 @@
 #!/usr/bin/env bash
-# Builds holdfastd and holdfast-load (release), starts holdfastd on a fresh
-# store in a temp dir and the verifying proxy in front of a trivial upstream
-# (the issuer's own /jwks), all on 127.0.0.1 with free ports, then runs
-#   holdfast-load token   (POST /token: client_credentials + private_key_jwt + DPoP)
-#   holdfast-load proxy   (GET through the proxy with a fresh proof each)
-# and prints both tables. Everything it starts is stopped on exit.
+# Load tests of a real holdfastd on this machine (docs/performance.md).
+#
+# Builds holdfastd and holdfast-load (release), starts on 127.0.0.1 with
+# free ports, on a fresh store in a temp dir:
+#   - holdfastd serve (the issuer),
+#   - a trivial upstream (holdfast-load upstream: every GET answers 200 ok),
+#   - holdfastd proxy in front of it (verifying), and
+#   - holdfastd proxy --danger-no-verify --bench-only in front of it (the
+#     same proxy with verification switched off),
+# runs the mode's load and stops everything on exit.
+#
+#   benches/load.sh [compare]  POST /token; then the verifying and the
+#                              unverified proxy alternately, twice each:
+#                              req/s of verify / no-verify (target >= 0.60)
+#   benches/load.sh curves     concurrency sweeps (LOAD_SWEEP) of the token
+#                              endpoint and of both proxies -> JSON for plots
+#   benches/load.sh rate       a closed-loop run at LOAD_CONCURRENCY to find
+#                              the peak, then fixed rate at LOAD_RATE_FRACTION
+#                              (0.8) of it: p99 / p50 (target < 5)
 #
 # Environment: LOAD_DURATION (10), LOAD_WARMUP (2), LOAD_CONCURRENCY (32),
-# LOAD_DEVICES (50), LOAD_RATE (unset: closed loop), LOAD_OUT (a directory
-# for the JSON results; default a temp dir that is removed).
+# LOAD_DEVICES (50), LOAD_SWEEP (1,2,4,8,16,32,64,128,256),
+# LOAD_RATE_FRACTION (0.8), LOAD_OUT (a directory for the JSON results;
+# default a temp dir that is removed), HOLDFAST_SYNC_WRITES (the issuer's
+# sync_writes, default true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
 ensure_deps
+mode=${1:-compare}
+case $mode in compare|curves|rate) ;; *) echo "usage: $0 [compare|curves|rate]" >&2; exit 2 ;; esac
 
 log "building holdfastd and holdfast-load (release)"
 cargo build --release --locked -p holdfast-server --bin holdfastd -p holdfast-benches --bin holdfast-load
@@ -22,10 +39,10 @@ load=$root/target/release/holdfast-load
 work=$(mktemp -d)
 out=${LOAD_OUT:-$work/results}
 mkdir -p "$out"
-server_pid=""
-proxy_pid=""
+pids=()
 cleanup() {
-  for pid in $proxy_pid $server_pid; do
+  local pid
+  for pid in "${pids[@]}"; do
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
@@ -57,35 +74,93 @@ id = "proxy"
 secret_sha256 = "$(printf %s "$rs_secret" | sha256sum | cut -d' ' -f1)"
 TOML
 
-# One admin code per run (an enrollment spends it); the store is locked
-# while holdfastd serves, so both are made first.
-token_code=$("$holdfastd" admin bootstrap --config "$work/holdfast.toml" --data "$data" --name load-admin-token)
-proxy_code=$("$holdfastd" admin bootstrap --config "$work/holdfast.toml" --data "$data" --name load-admin-proxy)
+# Every holdfast-load run enrolls its own devices and spends one admin code;
+# the store is locked while holdfastd serves, so all are made first.
+codes=()
+for i in $(seq 1 10); do
+  codes+=("$("$holdfastd" admin bootstrap --config "$work/holdfast.toml" --data "$data" --name "load-admin-$i")")
+done
+next_code=0
 
 HOLDFAST_LOG=warn "$holdfastd" serve --config "$work/holdfast.toml" --data "$data" --listen "127.0.0.1:$port" &
 server_pid=$!
+pids+=("$server_pid")
 wait_port "$port"
 
-pport=$(free_port $((port + 1)))
-HOLDFAST_LOG=warn HOLDFAST_PROXY_CLIENT_SECRET="$rs_secret" "$holdfastd" proxy \
-  --listen "127.0.0.1:$pport" --upstream "$url" --issuer "$url" --client-id proxy &
-proxy_pid=$!
-wait_port "$pport"
+uport=$(free_port $((port + 1)))
+"$load" upstream --listen "127.0.0.1:$uport" &
+pids+=("$!")
+wait_port "$uport"
+
+start_proxy() { # start_proxy PORT [extra flags…]; sets proxy_pid
+  local p=$1
+  shift
+  HOLDFAST_LOG=warn HOLDFAST_PROXY_CLIENT_SECRET="$rs_secret" "$holdfastd" proxy \
+    --listen "127.0.0.1:$p" --upstream "http://127.0.0.1:$uport" --issuer "$url" --client-id proxy "$@" &
+  proxy_pid=$!
+  pids+=("$proxy_pid")
+  wait_port "$p"
+}
+vport=$(free_port $((uport + 1)))
+start_proxy "$vport"
+verify_pid=$proxy_pid
+nport=$(free_port $((vport + 1)))
+start_proxy "$nport" --danger-no-verify --bench-only
+noverify_pid=$proxy_pid
+
+log "holdfastd $url (pid $server_pid); upstream :$uport; proxy :$vport (pid $verify_pid); \
+unverified proxy :$nport (pid $noverify_pid); $(nproc) cores shared with the generator"
+log "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 common=(--issuer "$url" --devices "${LOAD_DEVICES:-50}" --duration "${LOAD_DURATION:-10}"
   --warmup "${LOAD_WARMUP:-2}")
-if [ -n "${LOAD_RATE:-}" ]; then
-  common+=(--rate "$LOAD_RATE")
-else
-  common+=(--concurrency "${LOAD_CONCURRENCY:-32}")
-fi
+concurrency=${LOAD_CONCURRENCY:-32}
 
-log "holdfastd $url (pid $server_pid), proxy http://127.0.0.1:$pport (pid $proxy_pid), $(nproc) cores shared with the generator"
-log "holdfast-load token ${common[*]}"
-"$load" token "${common[@]}" --enroll-code "$token_code" \
-  --server-pid "$server_pid" --json "$out/token.json"
-log "holdfast-load proxy ${common[*]} --target http://127.0.0.1:$pport/jwks"
-"$load" proxy "${common[@]}" --enroll-code "$proxy_code" --target "http://127.0.0.1:$pport/jwks" \
-  --server-pid "$proxy_pid" --server-pid "$server_pid" --json "$out/proxy.json"
+run() { # run NAME ARGS…: one holdfast-load run with the next admin code
+  local name=$1
+  shift
+  log "holdfast-load $* (${name}.json)"
+  "$load" "$@" --enroll-code "${codes[$next_code]}" --json "$out/$name.json"
+  next_code=$((next_code + 1))
+}
+token() { run "$1" token "${common[@]}" --server-pid "$server_pid" "${@:2}"; }
+proxy_run() { # proxy_run NAME PORT PID ARGS…
+  run "$1" proxy "${common[@]}" --target "http://127.0.0.1:$2/orders" \
+    --server-pid "$3" --server-pid "$server_pid" "${@:4}"
+}
+rate_of() { # rate_of FILE: 2xx/s of a single run
+  sed -n 's/^  "ok_per_sec": \([0-9.e+-]*\),*$/\1/p' "$1" | head -1
+}
+calc() { awk "BEGIN { printf \"%.3f\", $* }"; }
+
+case $mode in
+  compare)
+    token token --concurrency "$concurrency"
+    for round in 1 2; do
+      proxy_run "proxy-verify-$round" "$vport" "$verify_pid" --concurrency "$concurrency"
+      proxy_run "proxy-noverify-$round" "$nport" "$noverify_pid" --concurrency "$concurrency"
+    done
+    v=0 n=0
+    for round in 1 2; do
+      v=$(calc "$v + $(rate_of "$out/proxy-verify-$round.json")")
+      n=$(calc "$n + $(rate_of "$out/proxy-noverify-$round.json")")
+    done
+    log "proxy 2xx/s, verifying / unverified (mean of 2 alternating rounds each): \
+$(calc "$v / 2") / $(calc "$n / 2") = $(calc "$v / $n") (target >= 0.60)"
+    ;;
+  curves)
+    sweep=${LOAD_SWEEP:-1,2,4,8,16,32,64,128,256}
+    token token-sweep --sweep "$sweep"
+    proxy_run proxy-verify-sweep "$vport" "$verify_pid" --sweep "$sweep"
+    proxy_run proxy-noverify-sweep "$nport" "$noverify_pid" --sweep "$sweep"
+    ;;
+  rate)
+    fraction=${LOAD_RATE_FRACTION:-0.8}
+    token token-peak --concurrency "$concurrency"
+    token token-rate --rate "$(calc "$(rate_of "$out/token-peak.json") * $fraction")"
+    proxy_run proxy-peak "$vport" "$verify_pid" --concurrency "$concurrency"
+    proxy_run proxy-rate "$vport" "$verify_pid" --rate "$(calc "$(rate_of "$out/proxy-peak.json") * $fraction")"
+    ;;
+esac
 [ -n "${LOAD_OUT:-}" ] && log "JSON results in $out"
 exit 0

@@ -10,7 +10,7 @@ use crate::Error;
 
 /// Drives a running Holdfast issuer or verifying proxy with many
 /// software-key devices and a fresh DPoP proof per request.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "holdfast-load", version)]
 pub(crate) struct Args {
     /// What to drive.
@@ -33,6 +33,11 @@ pub(crate) struct Args {
     /// Requests in flight at all times (closed loop). Ignored with `--rate`.
     #[arg(long, global = true, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) concurrency: u32,
+    /// Run once per concurrency level listed (e.g. 1,2,4,…,256), each with
+    /// its warm-up, on the same enrolled devices; the JSON holds every run.
+    #[arg(long, global = true, value_name = "C,C,…", value_delimiter = ',', conflicts_with = "rate",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) sweep: Vec<u32>,
     /// Requests started per second on a fixed schedule (open loop), instead
     /// of a fixed concurrency. Latency counts from the scheduled start.
     #[arg(long, global = true, value_name = "R")]
@@ -82,6 +87,13 @@ pub(crate) enum Mode {
         #[arg(long, value_name = "URL")]
         target: String,
     },
+    /// Serve a trivial upstream for the proxy (every GET answers `200 ok`)
+    /// until killed; sends no load. Loopback only.
+    Upstream {
+        /// Address to listen on.
+        #[arg(long, value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 impl Args {
@@ -96,8 +108,10 @@ impl Args {
             return Err("--rate must be a positive number of requests per second".into());
         }
         let mut targets = vec![self.issuer.as_str()];
-        if let Mode::Proxy { target } = &self.mode {
-            targets.push(target);
+        match &self.mode {
+            Mode::Proxy { target } => targets.push(target),
+            Mode::Token => {}
+            Mode::Upstream { .. } => return Ok(()),
         }
         for target in targets {
             let loopback = is_loopback(target)?;

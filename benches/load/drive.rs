@@ -38,8 +38,10 @@ pub(crate) struct Outcome {
     pub(crate) signing_failures: u64,
     /// Signer threads.
     pub(crate) signer_threads: usize,
-    /// Peak memory of each `--server-pid`.
+    /// Peak memory and CPU time of each `--server-pid`.
     pub(crate) rss: Vec<crate::rss::Peak>,
+    /// CPU seconds the generator itself used in the window (all threads).
+    pub(crate) generator_cpu_secs: Option<f64>,
 }
 
 /// What the requests record into.
@@ -92,15 +94,19 @@ pub(crate) async fn drive(
         tokio::spawn(async move {
             tokio::time::sleep_until(load.measure_from.into()).await;
             let before = load.pool.counters();
+            let cpu_before = crate::rss::cpu_secs(std::process::id());
             tokio::time::sleep_until(load.end.into()).await;
-            load.pool.counters().since(before)
+            let cpu = crate::rss::cpu_secs(std::process::id())
+                .zip(cpu_before)
+                .map(|(to, from)| (to - from).max(0.0));
+            (load.pool.counters().since(before), cpu)
         })
     };
     match args.rate {
         None => closed_loop(&load, args.concurrency).await,
         Some(rate) => open_loop(&load, rate, args.max_in_flight).await,
     }
-    let pool_window = counters.await?;
+    let (pool_window, generator_cpu_secs) = counters.await?;
     let rss = sampler.finish().await;
     let recorder =
         std::mem::take(&mut *load.recorder.lock().unwrap_or_else(PoisonError::into_inner));
@@ -113,6 +119,7 @@ pub(crate) async fn drive(
         signing_failures: pool.failures(),
         signer_threads: args.signer_threads(),
         rss,
+        generator_cpu_secs,
     })
 }
 

@@ -16,6 +16,7 @@ mod presign;
 mod report;
 mod rss;
 mod setup;
+mod upstream;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -50,6 +51,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Error> {
+    if let Mode::Upstream { listen } = &args.mode {
+        return upstream::serve(*listen).await;
+    }
     args.check_targets()?;
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(args.timeout_secs))
@@ -71,20 +75,52 @@ async fn run(args: Args) -> Result<(), Error> {
             setup.log_in_all(&mut devices).await?;
             (Recipe::proxy(target)?, None)
         }
+        Mode::Upstream { .. } => return Err("the upstream sends no load".into()),
     };
     let pool = Arc::new(Pool::new(devices, recipe, args.queue_depth, nonce));
     let signers = pool.start_signers(args.signer_threads());
-    let outcome = drive::drive(&http, &pool, &args).await;
+    // One run, or one per level of a concurrency sweep.
+    let levels: Vec<Args> = if args.sweep.is_empty() {
+        vec![args.clone()]
+    } else {
+        args.sweep
+            .iter()
+            .map(|&c| Args {
+                concurrency: c,
+                ..args.clone()
+            })
+            .collect()
+    };
+    let mut reports = Vec::new();
+    let mut failure = None;
+    for level in &levels {
+        match drive::drive(&http, &pool, level).await {
+            Ok(outcome) => {
+                let result = report::Report::new(level, outcome);
+                println!("{}", result.markdown());
+                reports.push(result.json());
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
     pool.stop();
     for signer in signers {
         if signer.join().is_err() {
             eprintln!("holdfast-load: a signer thread panicked");
         }
     }
-    let result = report::Report::new(&args, outcome?);
-    println!("{}", result.markdown());
+    if let Some(e) = failure {
+        return Err(e);
+    }
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&result.json())?)?;
+        let doc = match reports.as_slice() {
+            [one] if args.sweep.is_empty() => one.clone(),
+            _ => serde_json::json!({ "sweep": reports }),
+        };
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())

@@ -20,6 +20,8 @@ pub(crate) struct Report {
     target: String,
     devices: u32,
     load: String,
+    concurrency: Option<u32>,
+    rate: Option<f64>,
     outcome: Outcome,
     sorted_us: Vec<u64>,
 }
@@ -32,6 +34,7 @@ impl Report {
                 format!("{}/token", args.issuer.trim_end_matches('/')),
             ),
             Mode::Proxy { target } => ("proxy", target.clone()),
+            Mode::Upstream { listen } => ("upstream", listen.to_string()),
         };
         let load = args.rate.map_or_else(
             || format!("concurrency {}", args.concurrency),
@@ -44,6 +47,8 @@ impl Report {
             target,
             devices: args.devices,
             load,
+            concurrency: args.rate.is_none().then_some(args.concurrency),
+            rate: args.rate,
             outcome,
             sorted_us,
         }
@@ -131,25 +136,45 @@ impl Report {
             100.0 * self.signer_busy(),
         );
         let _ = writeln!(out, "\n{}", self.verdict());
+        let cores = |secs: Option<f64>| {
+            secs.map_or_else(
+                || "-".to_owned(),
+                |s| format!("{:.2}", s / self.window_secs()),
+            )
+        };
+        let per_request = |secs: Option<f64>| {
+            secs.filter(|_| self.ok() > 0).map_or_else(
+                || "-".to_owned(),
+                |s| format!("{:.1}", s * 1e6 / self.ok() as f64),
+            )
+        };
         if !self.outcome.rss.is_empty() {
             let mib = |k: Option<u64>| {
                 k.map_or_else(|| "-".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0))
             };
             let _ = writeln!(
                 out,
-                "\n| server pid | VmRSS max sampled (MiB) | VmRSS at end (MiB) | VmHWM (MiB) |\n|---:|---:|---:|---:|"
+                "\n| server pid | VmRSS max sampled (MiB) | VmRSS at end (MiB) | VmHWM (MiB) | CPU (cores busy) | CPU µs per 2xx |\n|---:|---:|---:|---:|---:|---:|"
             );
             for peak in &self.outcome.rss {
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} |",
                     peak.pid,
                     mib(peak.sampled_max_kib),
                     mib(peak.rss_end_kib),
-                    mib(peak.hwm_kib)
+                    mib(peak.hwm_kib),
+                    cores(peak.cpu_secs),
+                    per_request(peak.cpu_secs),
                 );
             }
         }
+        let _ = writeln!(
+            out,
+            "\nThe generator itself used {} cores ({} CPU µs per 2xx).",
+            cores(self.outcome.generator_cpu_secs),
+            per_request(self.outcome.generator_cpu_secs),
+        );
         out
     }
 
@@ -204,6 +229,8 @@ impl Report {
             "target": self.target,
             "devices": self.devices,
             "load": self.load,
+            "concurrency": self.concurrency,
+            "rate": self.rate,
             "window_secs": self.window_secs(),
             "requests": self.requests(),
             "ok": self.ok(),
@@ -235,6 +262,16 @@ impl Report {
                 "vm_rss_end": p.rss_end_kib,
                 "vm_hwm": p.hwm_kib,
             })).collect::<Vec<_>>(),
+            "server_cpu": self.outcome.rss.iter().map(|p| json!({
+                "pid": p.pid,
+                "cpu_secs": p.cpu_secs,
+                "cores_busy": p.cpu_secs.map(|s| s / self.window_secs()),
+                "cpu_us_per_ok": p.cpu_secs.filter(|_| self.ok() > 0).map(|s| s * 1e6 / self.ok() as f64),
+            })).collect::<Vec<_>>(),
+            "generator_cpu": {
+                "cpu_secs": self.outcome.generator_cpu_secs,
+                "cores_busy": self.outcome.generator_cpu_secs.map(|s| s / self.window_secs()),
+            },
         })
     }
 }

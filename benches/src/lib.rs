@@ -11,7 +11,10 @@
 //! - [`print_results`]: the table of this run's estimates.
 //! - [`ResultFile`]: criterion's `estimates.json` for one benchmark, read back
 //!   after the groups ran, and only if this run wrote it, so a ratio printed
-//!   at the end comes from the run that printed it.
+//!   at the end comes from the run that printed it; [`ThisRun`], the
+//!   estimates of a whole group and the ratios between them.
+//! - [`FastKey`]: a software P-256 [`Signer`] on aws-lc-rs, for fixtures and
+//!   the load generator, where signing is overhead rather than the subject.
 //!
 //! Nothing in Holdfast depends on this crate; it never touches the network.
 
@@ -20,12 +23,14 @@ use std::process::Command;
 use std::time::SystemTime;
 use std::{env, fs, thread};
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use base64ct::{Base64UrlUnpadded, Encoding};
 use getrandom::SysRng;
 use holdfast_hw::SoftwareKey;
 use holdfast_proto::{
     AccessToken, CompactJws, Htu, Jkt, Jwk, MemoryReplayGuard, ProofRequest, ReplayGuard,
-    ReplayKey, Signer, UnixTime, build_proof,
+    ReplayKey, Signer, SignerError, UnixTime, build_proof,
 };
 
 /// A fixture failure. Benches report it and stop.
@@ -284,6 +289,134 @@ pub fn fake_access_token(jkt: &Jkt) -> String {
     )
 }
 
+/// A software P-256 key held by aws-lc-rs: the same ES256 signatures as a
+/// [`SoftwareKey`] (which uses RustCrypto `p256`) at about a fifth of the
+/// cost, so fixtures and the load generator spend little time signing.
+/// A key for tests and load only: it lives in memory and is never saved.
+pub struct FastKey {
+    pair: EcdsaKeyPair,
+    jwk: Jwk,
+    rng: SystemRandom,
+}
+
+impl FastKey {
+    /// A new random key.
+    ///
+    /// # Errors
+    /// When aws-lc cannot generate a key.
+    pub fn generate() -> Result<Self, Error> {
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+            .map_err(|_| "aws-lc cannot generate a P-256 key")?;
+        let point = pair.public_key().as_ref();
+        // An uncompressed SEC 1 point: 0x04 ‖ x ‖ y.
+        let (Some(x), Some(y)) = (point.get(1..33), point.get(33..65)) else {
+            return Err(
+                "aws-lc returned a public key that is not an uncompressed P-256 point".into(),
+            );
+        };
+        let jwk = Jwk::p256(x.try_into()?, y.try_into()?);
+        Ok(Self {
+            pair,
+            jwk,
+            rng: SystemRandom::new(),
+        })
+    }
+}
+
+impl Signer for FastKey {
+    fn public_jwk(&self) -> &Jwk {
+        &self.jwk
+    }
+
+    fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
+        self.pair
+            .sign(&self.rng, message)
+            .map(|signature| signature.as_ref().to_vec())
+            .map_err(|_| SignerError::new("aws-lc could not sign"))
+    }
+}
+
+impl std::fmt::Debug for FastKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FastKey({})", self.jwk.thumbprint())
+    }
+}
+
+/// The estimates this run wrote for one criterion group, by case id, and
+/// the ratios between them. Cases filtered out (or `--test` runs) are
+/// absent; results of earlier runs are never read.
+#[derive(Debug, Clone)]
+pub struct ThisRun {
+    group: String,
+    ran: Vec<(String, Estimates)>,
+}
+
+/// One [`ResultFile`] per case id of `group`, noted before the run.
+pub fn result_files(home: &Path, group: &str, ids: &[String]) -> Vec<(String, ResultFile)> {
+    ids.iter()
+        .map(|id| (id.clone(), ResultFile::before_run(home, group, id)))
+        .collect()
+}
+
+impl ThisRun {
+    /// The estimates of the files this run rewrote.
+    pub fn read(group: &str, files: &[(String, ResultFile)]) -> Self {
+        Self {
+            group: group.to_owned(),
+            ran: files
+                .iter()
+                .filter_map(|(id, f)| Some((id.clone(), f.estimates()?)))
+                .collect(),
+        }
+    }
+
+    /// The estimates of case `id`, if it ran.
+    pub fn get(&self, id: &str) -> Option<Estimates> {
+        self.ran.iter().find(|(i, _)| i == id).map(|(_, e)| *e)
+    }
+
+    /// Whether nothing ran in benchmark mode.
+    pub fn is_empty(&self) -> bool {
+        self.ran.is_empty()
+    }
+
+    /// Prints the table of this run's estimates.
+    pub fn print_table(&self) {
+        print_results(
+            self.ran
+                .iter()
+                .map(|(id, e)| (format!("{}/{id}", self.group), e)),
+        );
+    }
+
+    /// Prints and returns `case`'s rate as a fraction of `floor`'s (the
+    /// floor's time over the case's, from the means), with the slopes'
+    /// ratio and, if given, whether it meets `target`.
+    pub fn print_ratio(&self, case: &str, floor: &str, target: Option<f64>) -> Option<f64> {
+        let (c, f) = (self.get(case)?, self.get(floor)?);
+        let ratio = f.mean_ns / c.mean_ns;
+        let slopes = match (f.slope_ns, c.slope_ns) {
+            (Some(fs), Some(cs)) => format!(", {:.3} from the slopes", fs / cs),
+            _ => String::new(),
+        };
+        let verdict = target.map_or_else(String::new, |t| {
+            if ratio >= t {
+                format!(" (meets {t:.2})")
+            } else {
+                format!(" (BELOW {t:.2})")
+            }
+        });
+        println!(
+            "{g}/{case}: {:.1} µs = {:.0}/s; {g}/{floor}: {:.1} µs; rate ratio {ratio:.3}{slopes}{verdict}",
+            c.mean_ns / 1e3,
+            1e9 / c.mean_ns,
+            f.mean_ns / 1e3,
+            g = self.group,
+        );
+        Some(ratio)
+    }
+}
+
 /// Where criterion writes its results, found the way criterion 0.8 finds
 /// it: `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else the
 /// target directory `cargo metadata` reports, else `target/criterion`.
@@ -454,6 +587,30 @@ mod tests {
         let htu = Htu::parse("https://api.example.com/a").unwrap();
         let guard = prefilled_guard(&htu).unwrap();
         assert_eq!(guard.len(), GUARD_PREFILL);
+    }
+
+    #[test]
+    fn fast_key_signs_verifiable_proofs() {
+        let key = FastKey::generate().unwrap();
+        let htu = Htu::parse("https://api.example.com/a").unwrap();
+        let request = ProofRequest {
+            htm: "GET",
+            htu: &htu,
+            nonce: None,
+            access_token: None,
+        };
+        let proof = build_proof(&key, &mut SysRng, &request, NOW).unwrap();
+        let check = ProofCheck {
+            htm: "GET",
+            htu: &htu,
+            access_token: None,
+            bound_jkt: Some(&key.public_jwk().thumbprint()),
+            nonce: NonceCheck::NotRequired,
+            now: NOW,
+        };
+        ProofVerifier::default()
+            .verify(&proof, &check, &MemoryReplayGuard::new(10))
+            .unwrap();
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub enum ClientError {
     /// The key could not sign.
     #[error("the device key failed: {0}")]
     Sign(#[from] SignerError),
+    /// The key's device (TPM, YubiKey) failed outside signing, e.g. while
+    /// producing attestation evidence.
+    #[error("{0}")]
+    Device(String),
     /// The server answered something Holdfast does not accept (e.g. a token
     /// response whose `token_type` is not `DPoP`).
     #[error("protocol error: {0}")]

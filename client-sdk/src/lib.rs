@@ -14,8 +14,9 @@
 mod client;
 mod enroll;
 mod error;
+pub mod evidence;
 pub mod har;
 
 pub use client::DpopClient;
-pub use enroll::{Enrollment, enroll};
+pub use enroll::{EnrollRequest, Enrollment, EnrollmentEvidence, NoEvidence, enroll};
 pub use error::ClientError;

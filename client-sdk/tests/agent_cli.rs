@@ -339,13 +339,73 @@ fn agent_and_admin_commands_against_a_real_issuer() {
         2,
         "pass --yes",
     );
-    let all = holdfast(
+    // Privileged actions need a step-up of the run's own session.
+    let refused = holdfast(
         admin,
         &["admin", "revoke-all", "--reason", "incident drill", "--yes"],
     );
+    assert_fails(&refused, 1, "holdfast admin step-up totp-enroll");
+    assert_fails(&refused, 1, "add --totp CODE");
+    let uri = stdout(&holdfast(admin, &["admin", "step-up", "totp-enroll"]));
+    let uri = uri.trim();
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    let code = |server: &Issuer| {
+        holdfast_server::step_up::totp::code_for_uri(uri, server.issuer.now()).unwrap()
+    };
+    assert_fails(
+        &holdfast(admin, &["admin", "step-up"]),
+        2,
+        "give the factor: --totp CODE",
+    );
+    assert_fails(
+        &holdfast(admin, &["admin", "step-up", "--totp", "12345"]),
+        2,
+        "6 digits",
+    );
+    let wrong = if code(&server) == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    assert_fails(
+        &holdfast(admin, &["admin", "step-up", "--totp", wrong]),
+        1,
+        "wrong TOTP code",
+    );
+    let all = holdfast(
+        admin,
+        &[
+            "admin",
+            "revoke-all",
+            "--reason",
+            "incident drill",
+            "--yes",
+            "--totp",
+            &code(&server),
+        ],
+    );
     assert_ok(&all);
     assert!(stdout(&all).contains("revoked every session"));
-    let rotated = json(&holdfast(admin, &["admin", "keys", "rotate", "--json"]));
+    // One success per code: the next step-up takes the next code (TOTP
+    // steps are 30 s; the issuer's clock moves, the binary's proofs stay
+    // inside the 60 s window).
+    let reused = holdfast(
+        admin,
+        &["admin", "keys", "rotate", "--totp", &code(&server)],
+    );
+    assert_fails(&reused, 1, "used already");
+    server.issuer.clock.advance(30);
+    let rotated = json(&holdfast(
+        admin,
+        &[
+            "admin",
+            "keys",
+            "rotate",
+            "--json",
+            "--totp",
+            &code(&server),
+        ],
+    ));
     assert_eq!(rotated["published"].as_array().unwrap().len(), 2);
 
     // The audit log: tail, verify, export agree (each run adds records:
@@ -466,28 +526,28 @@ fn a_server_that_is_down_gets_a_clear_message() {
 }
 
 #[test]
-fn hardware_kinds_are_refused_until_their_issues_land() {
+fn key_kind_flags_are_checked_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let base = ["enroll", "--server", "http://127.0.0.1:9", "--code", "c"];
-    let tpm = holdfast(dir.path(), &[&base[..], &["--tpm"]].concat());
-    assert_fails(
-        &tpm,
-        2,
-        "TPM keys arrive with TPM support (issue 6); this build has none",
-    );
-    let yubikey = holdfast(
-        dir.path(),
-        &[&base[..], &["--yubikey", "--piv-slot", "9a"]].concat(),
-    );
-    assert_fails(
-        &yubikey,
-        2,
-        "YubiKey keys arrive with YubiKey support (issue 7); this build has none",
-    );
     // Exactly one kind.
     assert_eq!(holdfast(dir.path(), &base).status.code(), Some(2));
     let two = holdfast(dir.path(), &[&base[..], &["--software", "--tpm"]].concat());
     assert_eq!(two.status.code(), Some(2));
+    // A kind's own flags need that kind.
+    for flags in [
+        &["--software", "--tpm-tcti", "device:/dev/tpmrm0"][..],
+        &["--software", "--piv-slot", "9a"],
+        &["--tpm", "--serial", "7"],
+        &["--tpm", "--touch-policy", "always"],
+    ] {
+        let output = holdfast(dir.path(), &[&base[..], flags].concat());
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{flags:?}: {}",
+            stderr(&output)
+        );
+    }
     assert!(!dir.path().join("agent.json").exists());
 }
 

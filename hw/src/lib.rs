@@ -14,8 +14,8 @@
 
 #![forbid(unsafe_code)]
 
-mod kind;
 pub mod attestation;
+mod kind;
 #[cfg(feature = "yubikey")]
 pub mod piv;
 pub mod signature;
@@ -26,8 +26,8 @@ pub mod testing;
 pub mod tpm;
 
 pub use kind::KeyKind;
+#[cfg(feature = "yubikey")]
+pub use piv::{PivError, PivKey};
 pub use software::{SoftwareKey, SoftwareKeyError};
 #[cfg(feature = "tpm")]
 pub use tpm::{TpmConfig, TpmError, TpmKey};
-#[cfg(feature = "yubikey")]
-pub use piv::{PivError, PivKey};

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use holdfast_hw::KeyKind;
 use holdfast_hw::attestation::piv::{self as verify, PivPolicy, PivTrust};
 use holdfast_hw::piv::{
-    AttestationGap, FirmwareVersion, ManagementKey, ManagementKeyAlgorithm, PinPolicy, PinSource,
+    AttestationGap, Firmware, ManagementKey, ManagementKeyAlgorithm, PinPolicy, PinSource,
     PivConfig, PivError, PivKey, PivSlot, TouchPolicy,
 };
 use holdfast_hw::testing::signer_conformance;
@@ -124,6 +124,12 @@ impl Drop for Card {
     }
 }
 
+fn write_private(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 fn pin(value: &str) -> PinSource {
     PinSource::Value(Zeroizing::new(value.to_owned()))
 }
@@ -158,9 +164,10 @@ fn vcard_generate_attest_sign_and_verify() {
     .unwrap();
     assert_eq!(attested.serial(), Some(card.serial));
     assert_eq!(attested.slot(), Some(0x9a));
-    assert_eq!(attested.pin_policy().to_string(), "once");
-    assert_eq!(attested.touch_policy().to_string(), "never");
-    assert_eq!(attested.firmware().to_string(), key.firmware().to_string());
+    // One type per idea: what the card reported is what it attested.
+    assert_eq!(attested.pin_policy(), PinPolicy::Once);
+    assert_eq!(attested.touch_policy(), TouchPolicy::Never);
+    assert_eq!(attested.firmware(), key.firmware());
 
     assert_verifies(&key, b"holdfast over pcscd");
     signer_conformance(&key);
@@ -239,17 +246,20 @@ fn vcard_notices_a_key_replaced_behind_an_open_session() {
 fn vcard_wrong_pin_reports_retries_left_and_is_not_retried() {
     let card = card();
     drop(card.generate("86", PinPolicy::Once, TouchPolicy::Never));
+    let dir = tempfile::tempdir().unwrap();
+    let pin_file = dir.path().join("pin");
+    write_private(&pin_file, "000000\n");
 
     let mut config = card.config("86");
-    config.pin = pin("000000");
-    let key = PivKey::open(config.clone()).unwrap();
+    config.pin = PinSource::File(pin_file.clone());
+    let key = PivKey::open(config).unwrap();
     let err = key.sign(b"m").unwrap_err();
     assert!(matches!(err, PivError::WrongPin { retries: 2 }), "{err}");
     assert!(
         err.to_string().contains("2 retries left"),
         "the message names the retries: {err}"
     );
-    // The same key does not spend another try on the same wrong PIN.
+    // The same wrong PIN is not sent again.
     assert!(matches!(
         key.sign(b"m"),
         Err(PivError::WrongPin { retries: 2 })
@@ -260,18 +270,21 @@ fn vcard_wrong_pin_reports_retries_left_and_is_not_retried() {
         err.contains("wrong PIN") && err.contains(&card.serial.to_string()),
         "{err}"
     );
-    drop(key);
 
-    // A second session's wrong PIN is the second try spent.
-    let key = PivKey::open(config).unwrap();
+    // Another session's wrong PIN is the second try spent: the repeats
+    // above cost nothing.
+    let mut config = card.config("86");
+    config.pin = pin("000000");
+    let other = PivKey::open(config).unwrap();
     assert!(matches!(
-        key.sign(b"m"),
+        other.sign(b"m"),
         Err(PivError::WrongPin { retries: 1 })
     ));
-    drop(key);
+    drop(other);
 
-    // The right PIN restores the counter.
-    let key = PivKey::open(card.config("86")).unwrap();
+    // Fixing the PIN file is enough: the new PIN is sent, and restores the
+    // counter.
+    write_private(&pin_file, &format!("{PIN}\n"));
     assert_verifies(&key, b"right PIN");
 }
 
@@ -414,11 +427,7 @@ fn vcard_pin_policy_always_sends_the_pin_before_each_signature() {
     let card = card();
     let dir = tempfile::tempdir().unwrap();
     let pin_file = dir.path().join("pin");
-    let write_pin = |pin: &str| {
-        use std::os::unix::fs::PermissionsExt as _;
-        fs::write(&pin_file, format!("{pin}\n")).unwrap();
-        fs::set_permissions(&pin_file, fs::Permissions::from_mode(0o600)).unwrap();
-    };
+    let write_pin = |pin: &str| write_private(&pin_file, &format!("{pin}\n"));
     write_pin(PIN);
 
     let open = |slot: &str| {
@@ -565,9 +574,27 @@ fn vcard_refuses_firmware_without_attestation() {
     config.overwrite = true;
     let err = PivKey::generate(config).unwrap_err();
     assert!(
-        matches!(err, PivError::UnsupportedFirmware { version, .. } if version == FirmwareVersion::new(4, 2, 7)),
+        matches!(err, PivError::UnsupportedFirmware { version, .. } if version == Firmware::new(4, 2, 7)),
         "{err}"
     );
+}
+
+#[test]
+fn refuses_fingerprint_pin_policies_before_touching_the_card() {
+    // No card needed: the policy is refused before any reader is opened.
+    for policy in [PinPolicy::MatchOnce, PinPolicy::MatchAlways] {
+        let mut config = PivConfig::new(PinSource::None);
+        config.pin_policy = policy;
+        let err = PivKey::generate(config).unwrap_err();
+        assert!(
+            matches!(err, PivError::PinPolicyUnsupported { policy: p } if p == policy),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("choose never, once or always"),
+            "{err}"
+        );
+    }
 }
 
 /// A second virtual card, in the second reader vpcd makes (port + 1).

@@ -54,6 +54,7 @@ mod nonce;
 mod proof;
 mod replay;
 mod signer;
+mod step_up;
 #[cfg(test)]
 mod test_key;
 mod thumbprint;
@@ -87,6 +88,10 @@ pub use proof::{
 };
 pub use replay::{Freshness, MemoryReplayGuard, ReplayGuard, ReplayGuardError, ReplayKey};
 pub use signer::{Signer, SignerError};
+pub use step_up::{
+    STEP_UP_PROOF_TYP, StepUpCheck, StepUpClaims, StepUpProofError, VerifiedStepUp,
+    build_step_up_proof, verify_step_up_proof,
+};
 pub use thumbprint::{Jkt, JktError};
 pub use time::{Clock, FixedClock, SystemClock, UnixTime};
 pub use token::{AccessToken, ath};

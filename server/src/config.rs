@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use holdfast_hw::KeyKind;
+use holdfast_hw::attestation::piv::{PivPolicy, TouchPolicy};
 use holdfast_proto::{AllowedAlgs, Htu, IatWindow};
 use serde::Deserialize;
 
@@ -36,6 +37,10 @@ pub struct Config {
     pub admin: AdminConfig,
     /// Resource servers allowed to introspect and follow the revocation feed.
     pub resource_servers: Vec<ResourceServerConfig>,
+    /// What hardware evidence the issuer trusts.
+    pub attestation: AttestationConfig,
+    /// What one client can hold of the server: connections, time, bytes.
+    pub limits: LimitsConfig,
 }
 
 /// Log output format.
@@ -122,9 +127,145 @@ pub struct PolicyConfig {
 pub struct AdminConfig {
     /// Networks the admin API answers. Default loopback only.
     pub allowed_cidrs: Vec<String>,
-    /// A privileged action needs a session authenticated this recently.
-    /// Default 300 s.
+    /// How long a step-up (YubiKey touch or TOTP) lets its session perform
+    /// privileged actions. Default 300 s: long enough for a few actions,
+    /// short enough that a session left open is not a standing privilege.
+    pub step_up_ttl_secs: u64,
+    /// Enrolling an admin's first step-up factor needs a session begun at
+    /// most this long ago. Default 300 s.
     pub step_up_max_age_secs: u64,
+    /// How long step-up stays locked after three consecutive failures.
+    /// Default 900 s: a few guesses per quarter hour.
+    pub step_up_lockout_secs: u64,
+    /// The key that seals TOTP secrets in the store. Default
+    /// `<data_dir>/totp.key`, created (mode 0600) at the first enrolment;
+    /// put it elsewhere to keep it out of store backups.
+    pub totp_key_file: Option<PathBuf>,
+}
+
+/// `[attestation]`: the roots hardware evidence must chain to, and the
+/// YubiKey policies. See docs/enrollment.md.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttestationConfig {
+    /// PEM files of TPM manufacturer root CAs: an EK certificate must chain
+    /// to one of them. Empty (the default): TPM enrollment is refused, with
+    /// a message naming this key.
+    pub tpm_roots: Vec<PathBuf>,
+    /// PEM files of TPM manufacturer intermediate CAs (used to build chains,
+    /// never trusted on their own).
+    pub tpm_intermediates: Vec<PathBuf>,
+    /// Extra YubiKey attestation roots, for the tests' virtual card only.
+    /// Yubico's roots are pinned in the binary; anything listed here is
+    /// trusted *as well* and is warned about at start-up.
+    pub danger_yubikey_test_roots: Vec<PathBuf>,
+    /// YubiKey policy for devices of non-admin principals. Default: touch
+    /// `never` or `cached` (every request is a signature). Keys left out of
+    /// the table keep these defaults.
+    #[serde(deserialize_with = "yubikey_device_policy")]
+    pub yubikey_device: PivPolicy,
+    /// YubiKey policy for devices of admins. Default: touch `always` or
+    /// `cached` (physical presence). Keys left out of the table keep these
+    /// defaults, so setting only `min_firmware` keeps the touch requirement.
+    #[serde(deserialize_with = "yubikey_admin_policy")]
+    pub yubikey_admin: PivPolicy,
+}
+
+fn yubikey_device_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PivPolicy, D::Error> {
+    AttestationConfig::default()
+        .yubikey_device
+        .deserialize_over(d)
+}
+
+fn yubikey_admin_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PivPolicy, D::Error> {
+    AttestationConfig::default()
+        .yubikey_admin
+        .deserialize_over(d)
+}
+
+impl Default for AttestationConfig {
+    fn default() -> Self {
+        let with_touch = |touch: &[TouchPolicy]| PivPolicy {
+            touch_policies: touch.iter().copied().collect(),
+            ..PivPolicy::default()
+        };
+        Self {
+            tpm_roots: Vec::new(),
+            tpm_intermediates: Vec::new(),
+            danger_yubikey_test_roots: Vec::new(),
+            yubikey_device: with_touch(&[TouchPolicy::Never, TouchPolicy::Cached]),
+            yubikey_admin: with_touch(&[TouchPolicy::Always, TouchPolicy::Cached]),
+        }
+    }
+}
+
+/// `[limits]`: bounds on what clients can hold of the server, so that
+/// slow or oversized requests cannot starve honest ones (docs/security.md,
+/// "Hostile load").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Most connections served at once; further ones wait in the listen
+    /// backlog until one closes. Default 512: far more than an issuer's
+    /// honest concurrency, and well below the usual 1024-descriptor limit.
+    pub max_connections: usize,
+    /// Most connections served at once from one client address (one /64
+    /// for IPv6); more are closed as soon as they are accepted. Default 0,
+    /// no limit per address: behind a proxy or load balancer every
+    /// connection comes from its address. Set it (to 64, say) when clients
+    /// connect directly, so one address cannot take every slot.
+    pub max_connections_per_ip: usize,
+    /// Longest a client may take to send a request's line and headers,
+    /// and longest an idle keep-alive connection stays open. Default 10 s.
+    pub header_read_timeout_secs: u64,
+    /// Longest a client may take to send a request's body. Default 30 s.
+    pub body_read_timeout_secs: u64,
+    /// Largest request line plus headers, in bytes (431 beyond). At least
+    /// 8192. Default 65536: a token and a proof take under 17 KiB.
+    pub max_header_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 512,
+            max_connections_per_ip: 0,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            max_header_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Smallest `limits.max_header_bytes`: hyper's smallest read buffer.
+pub const MIN_HEADER_BYTES: usize = 8192;
+
+impl LimitsConfig {
+    /// Refuses limits that would stop the server from serving anyone.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.max_connections == 0 {
+            return Err(ConfigError(
+                "limits.max_connections must be at least 1".into(),
+            ));
+        }
+        for (key, value) in [
+            (
+                "limits.header_read_timeout_secs",
+                self.header_read_timeout_secs,
+            ),
+            ("limits.body_read_timeout_secs", self.body_read_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError(format!("{key} must be at least 1")));
+            }
+        }
+        if self.max_header_bytes < MIN_HEADER_BYTES {
+            return Err(ConfigError(format!(
+                "limits.max_header_bytes must be at least {MIN_HEADER_BYTES}"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// A resource server that may call `/introspect` and `/revocations`.
@@ -150,6 +291,8 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             admin: AdminConfig::default(),
             resource_servers: Vec::new(),
+            attestation: AttestationConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -196,7 +339,10 @@ impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             allowed_cidrs: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
+            step_up_ttl_secs: 300,
             step_up_max_age_secs: 300,
+            step_up_lockout_secs: 900,
+            totp_key_file: None,
         }
     }
 }
@@ -241,10 +387,46 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "HOLDFAST_ADMIN_STEP_UP_MAX_AGE_SECS",
         "admin.step_up_max_age_secs",
     ),
+    ("HOLDFAST_ADMIN_STEP_UP_TTL_SECS", "admin.step_up_ttl_secs"),
+    (
+        "HOLDFAST_ADMIN_STEP_UP_LOCKOUT_SECS",
+        "admin.step_up_lockout_secs",
+    ),
+    ("HOLDFAST_ADMIN_TOTP_KEY_FILE", "admin.totp_key_file"),
+    ("HOLDFAST_TPM_ROOTS", "attestation.tpm_roots"),
+    (
+        "HOLDFAST_TPM_INTERMEDIATES",
+        "attestation.tpm_intermediates",
+    ),
+    (
+        "HOLDFAST_DANGER_YUBIKEY_TEST_ROOTS",
+        "attestation.danger_yubikey_test_roots",
+    ),
+    ("HOLDFAST_MAX_CONNECTIONS", "limits.max_connections"),
+    (
+        "HOLDFAST_MAX_CONNECTIONS_PER_IP",
+        "limits.max_connections_per_ip",
+    ),
+    (
+        "HOLDFAST_HEADER_READ_TIMEOUT_SECS",
+        "limits.header_read_timeout_secs",
+    ),
+    (
+        "HOLDFAST_BODY_READ_TIMEOUT_SECS",
+        "limits.body_read_timeout_secs",
+    ),
+    ("HOLDFAST_MAX_HEADER_BYTES", "limits.max_header_bytes"),
 ];
 
 /// Keys whose environment value is a comma-separated list.
-const LIST_KEYS: &[&str] = &["tokens.audience", "dpop.algs", "admin.allowed_cidrs"];
+const LIST_KEYS: &[&str] = &[
+    "tokens.audience",
+    "dpop.algs",
+    "admin.allowed_cidrs",
+    "attestation.tpm_roots",
+    "attestation.tpm_intermediates",
+    "attestation.danger_yubikey_test_roots",
+];
 
 /// A configuration that cannot be used; the message names the key.
 #[derive(Debug, thiserror::Error)]
@@ -328,11 +510,17 @@ impl Config {
                 "policy.enrollment_code_ttl_secs",
                 self.policy.enrollment_code_ttl_secs,
             ),
+            ("admin.step_up_ttl_secs", self.admin.step_up_ttl_secs),
+            (
+                "admin.step_up_lockout_secs",
+                self.admin.step_up_lockout_secs,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError(format!("{key} must be at least 1")));
             }
         }
+        self.limits.check()?;
         if let Some((client, _)) = self
             .tokens
             .client_audience
@@ -362,7 +550,11 @@ impl Config {
         if self.policy.danger_accept_software_keys {
             accepted_kinds.push(KeyKind::Software);
         }
+        let attestation = std::sync::Arc::new(crate::enrollment::AttestationTrust::load(
+            &self.attestation,
+        )?);
         Ok(Settings {
+            attestation,
             token_endpoint: endpoint(&issuer, holdfast_proto::endpoints::TOKEN_PATH)?,
             revoke_endpoint: endpoint(&issuer, holdfast_proto::endpoints::REVOKE_PATH)?,
             issuer,
@@ -410,6 +602,8 @@ pub struct Settings {
     /// Every audience this issuer puts in tokens (default and per client):
     /// what its own endpoints accept.
     pub known_audiences: Vec<String>,
+    /// The roots and policies hardware evidence is checked against.
+    pub attestation: std::sync::Arc<crate::enrollment::AttestationTrust>,
     /// The file values, for everything not parsed further.
     pub raw: Config,
 }
@@ -489,6 +683,34 @@ mod tests {
     }
 
     #[test]
+    fn yubikey_policy_tables_keep_the_defaults_they_leave_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("holdfast.toml");
+        std::fs::write(
+            &path,
+            "[attestation.yubikey_admin]\nmin_firmware = \"5.4.0\"\n\
+             [attestation.yubikey_device]\ntouch_policies = [\"never\"]\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path), []).unwrap();
+        let admin = &config.attestation.yubikey_admin;
+        assert_eq!(admin.min_firmware, Some("5.4.0".parse().unwrap()));
+        // Not every touch policy: the admin default still applies.
+        assert_eq!(
+            admin.touch_policies,
+            [TouchPolicy::Always, TouchPolicy::Cached]
+                .into_iter()
+                .collect()
+        );
+        let device = &config.attestation.yubikey_device;
+        assert_eq!(
+            device.touch_policies,
+            [TouchPolicy::Never].into_iter().collect()
+        );
+        assert_eq!(device.min_firmware, None);
+    }
+
+    #[test]
     fn environment_overrides_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("holdfast.toml");
@@ -554,5 +776,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("normal form"), "{err}");
+    }
+
+    #[test]
+    fn limits_default_and_refuse_values_that_would_serve_nobody() {
+        let config = Config::load(None, []).unwrap();
+        assert_eq!(config.limits.max_connections, 512);
+        assert_eq!(config.limits.header_read_timeout_secs, 10);
+        assert_eq!(config.limits.body_read_timeout_secs, 30);
+        assert_eq!(config.limits.max_header_bytes, 65536);
+        let env = [("HOLDFAST_MAX_CONNECTIONS".to_owned(), "64".to_owned())];
+        assert_eq!(Config::load(None, env).unwrap().limits.max_connections, 64);
+        for (var, value, key) in [
+            ("HOLDFAST_MAX_CONNECTIONS", "0", "limits.max_connections"),
+            (
+                "HOLDFAST_HEADER_READ_TIMEOUT_SECS",
+                "0",
+                "limits.header_read_timeout_secs",
+            ),
+            (
+                "HOLDFAST_BODY_READ_TIMEOUT_SECS",
+                "0",
+                "limits.body_read_timeout_secs",
+            ),
+            (
+                "HOLDFAST_MAX_HEADER_BYTES",
+                "8191",
+                "limits.max_header_bytes",
+            ),
+        ] {
+            let env = [(var.to_owned(), value.to_owned())];
+            let err = Config::load(None, env)
+                .unwrap()
+                .resolve()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{var}={value}: {err}");
+        }
     }
 }

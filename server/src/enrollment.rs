@@ -21,28 +21,35 @@
 //! [`enroll`] checks, in this order, each with its own [`EnrollError`]: the
 //! device name; the proof (JWS, `typ`, `alg`, `jwk`, P-256, signature,
 //! claims); `code_hash`; `iat`; the code (known, unused, unexpired); its
-//! principal; the kind (allowed by the code and by the policy); the evidence
-//! (`verify_evidence`); then it spends the challenge, and finally the store
-//! redeems the code and registers the device in one atomic step. The
-//! challenge is consulted after every stateless and read-only check, so a
-//! request refused for another reason does not burn it. Every decision, made
-//! or refused, is audited and counted.
+//! principal; the kind (allowed by the code and by the policy); the
+//! challenge (live; its stored context is read); the evidence
+//! (`attestation::verify`: TPM and YubiKey attestation, see that module);
+//! then it spends the challenge, and finally the store redeems the code and
+//! registers the device in one atomic step. The challenge is spent after
+//! every stateless and read-only check, so a request refused for another
+//! reason does not burn it. Every decision, made or refused, is audited and
+//! counted.
+//!
+//! A TPM enrollment sends its EK certificate and attestation key with the
+//! challenge request ([`ChallengeRequest`]): the answer then carries a
+//! credential-activation challenge, and the activation's context is stored
+//! with the challenge.
 
+mod attestation;
 mod error;
 mod proof;
 
 use holdfast_hw::KeyKind;
-use holdfast_proto::{Jkt, Jwk, UnixTime};
+use holdfast_proto::{Jkt, UnixTime};
 use serde::{Deserialize, Serialize};
 
+pub use attestation::{AttestationTrust, ChallengeRequest};
 pub use error::EnrollError;
 pub use proof::{ENROLL_PROOF_TYP, IAT_WINDOW_SECS, code_hash};
 
 use crate::audit::AuditEntry;
 use crate::issuer::{RequestContext, audit};
-use crate::model::{
-    AttestationSummary, Device, DeviceId, DeviceState, EnrollmentCode, Principal, PrincipalId, Role,
-};
+use crate::model::{Device, DeviceId, DeviceState, EnrollmentCode, Principal, PrincipalId, Role};
 use crate::secret::{random_secret, secret_hash};
 use crate::state::AppState;
 use crate::store::{Redeemed, StoreError};
@@ -65,6 +72,9 @@ pub struct Challenge {
     pub challenge: String,
     /// Seconds until it expires.
     pub expires_in: u64,
+    /// For a TPM enrollment: the credential-activation challenge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<holdfast_hw::attestation::evidence::TpmActivationChallenge>,
 }
 
 impl core::fmt::Debug for Challenge {
@@ -249,14 +259,29 @@ fn bootstrap_inner(
 ///
 /// # Errors
 /// A storage failure.
-pub fn issue_challenge(state: &AppState, now: UnixTime) -> Result<Challenge, EnrollError> {
+pub fn issue_challenge(
+    state: &AppState,
+    request: &ChallengeRequest,
+    now: UnixTime,
+) -> Result<Challenge, EnrollError> {
+    let (tpm, context) = match &request.tpm {
+        Some(activation) => {
+            let (challenge, context) =
+                attestation::begin_tpm(&state.settings.attestation, activation, now)?;
+            (Some(challenge), context)
+        }
+        None => (None, Vec::new()),
+    };
     let challenge = random_secret();
-    state
-        .store
-        .put_challenge(&secret_hash(&challenge), now.plus(CHALLENGE_TTL_SECS))?;
+    state.store.put_challenge(
+        &secret_hash(&challenge),
+        now.plus(CHALLENGE_TTL_SECS),
+        &context,
+    )?;
     Ok(Challenge {
         challenge,
         expires_in: CHALLENGE_TTL_SECS,
+        tpm,
     })
 }
 
@@ -338,18 +363,23 @@ fn enroll_inner(
     if !state.settings.accepted_kinds.contains(&request.kind) {
         return Err(EnrollError::KindNotAccepted { kind: request.kind });
     }
-    let attestation = verify_evidence(
+    // The challenge must be live; it is read here (the evidence may depend
+    // on what was stored with it) and spent only once everything passed.
+    let challenge_hash = secret_hash(proof.challenge());
+    let context = state
+        .store
+        .challenge(&challenge_hash, now)?
+        .ok_or(EnrollError::ChallengeUnknown)?;
+    let attestation = attestation::verify(
+        &state.settings.attestation,
         request.kind,
         request.attestation.as_ref(),
-        proof.jwk(),
-        proof.challenge(),
+        &proof,
+        &context,
+        principal.has_role(Role::Admin),
+        now,
     )?;
-
-    // The challenge is single-use: spent only once everything else passed.
-    if !state
-        .store
-        .take_challenge(&secret_hash(proof.challenge()), now)?
-    {
+    if state.store.take_challenge(&challenge_hash, now)?.as_deref() != Some(context.as_slice()) {
         return Err(EnrollError::ChallengeUnknown);
     }
 
@@ -398,45 +428,6 @@ fn enroll_inner(
         token_endpoint: state.settings.token_endpoint.as_str().to_owned(),
         issuer: state.settings.issuer.clone(),
     })
-}
-
-/// Checks the evidence that a key of `kind` lives where it claims, and
-/// summarises it for the device record.
-///
-/// Software keys have none: `attestation` must be absent, and the summary
-/// says `software`. Hardware kinds require evidence, which will be verified
-/// against `jwk` (the attested key must be the enrolled key) and `challenge`
-/// (the evidence must be fresh); until their verifiers exist, they are
-/// refused with [`EnrollError::AttestationUnavailable`].
-///
-/// # Errors
-/// [`EnrollError::AttestationUnexpected`], [`EnrollError::AttestationRequired`],
-/// [`EnrollError::AttestationUnavailable`].
-pub(crate) fn verify_evidence(
-    kind: KeyKind,
-    attestation: Option<&serde_json::Value>,
-    jwk: &Jwk,
-    challenge: &str,
-) -> Result<AttestationSummary, EnrollError> {
-    // Read by the hardware verifiers when they arrive.
-    let _ = (jwk, challenge);
-    match kind {
-        KeyKind::Software => {
-            if attestation.is_some() {
-                return Err(EnrollError::AttestationUnexpected);
-            }
-            Ok(AttestationSummary {
-                kind: KeyKind::Software.as_str().to_owned(),
-                details: serde_json::Map::new(),
-            })
-        }
-        hardware => {
-            if attestation.is_none() {
-                return Err(EnrollError::AttestationRequired { kind: hardware });
-            }
-            Err(EnrollError::AttestationUnavailable { kind: hardware })
-        }
-    }
 }
 
 /// The principal a new code is for: the one with this name, or a new one.
@@ -536,8 +527,6 @@ fn kinds_text(kinds: &[KeyKind]) -> String {
 #[cfg(test)]
 mod tests {
     use holdfast_hw::SoftwareKey;
-    use holdfast_proto::Signer as _;
-    use serde_json::json;
 
     use super::*;
     use crate::testing::TestIssuer;
@@ -717,7 +706,9 @@ mod tests {
         assert_eq!(state.store.principals().unwrap().len(), 1);
 
         let key = SoftwareKey::generate().unwrap();
-        let challenge = issue_challenge(state, now).unwrap().challenge;
+        let challenge = issue_challenge(state, &ChallengeRequest::default(), now)
+            .unwrap()
+            .challenge;
         let request = EnrollRequest {
             proof: proof(&key, &challenge, &code, now.as_secs()),
             code,
@@ -740,32 +731,6 @@ mod tests {
         assert_eq!(last.entry.event, "admin_bootstrap");
         assert_eq!(last.entry.outcome, "access_denied");
         assert_eq!(last.entry.details["check"], "already_bootstrapped");
-    }
-
-    #[test]
-    fn evidence_is_none_for_software_and_required_for_hardware() {
-        let key = SoftwareKey::generate().unwrap();
-        let jwk = key.public_jwk();
-        let summary = verify_evidence(KeyKind::Software, None, jwk, "c").unwrap();
-        assert_eq!(summary.kind, "software");
-        assert!(summary.details.is_empty());
-        let evidence = json!({ "format": "tpm2" });
-        assert!(matches!(
-            verify_evidence(KeyKind::Software, Some(&evidence), jwk, "c"),
-            Err(EnrollError::AttestationUnexpected)
-        ));
-        for kind in [KeyKind::Tpm, KeyKind::Yubikey] {
-            assert!(matches!(
-                verify_evidence(kind, None, jwk, "c"),
-                Err(EnrollError::AttestationRequired { kind: k }) if k == kind
-            ));
-            let err = verify_evidence(kind, Some(&evidence), jwk, "c").unwrap_err();
-            assert!(matches!(err, EnrollError::AttestationUnavailable { kind: k } if k == kind));
-            assert_eq!(
-                err.to_string(),
-                format!("{kind} attestation verification is not available yet")
-            );
-        }
     }
 
     #[test]
@@ -802,6 +767,7 @@ mod tests {
         let challenge = Challenge {
             challenge: "the-challenge".into(),
             expires_in: 300,
+            tpm: None,
         };
         assert!(!format!("{challenge:?}").contains("the-challenge"));
     }

@@ -25,6 +25,8 @@ use crate::store::{RevocationEvent, Rotated, StoreError, StoreReplayGuard};
 const MAX_ASSERTION_LIFETIME_SECS: u64 = 300;
 /// Clock leeway for assertion times.
 const LEEWAY_SECS: u64 = 5;
+/// A device's `last_seen` is rewritten at most this often.
+const LAST_SEEN_RESOLUTION_SECS: u64 = 60;
 
 /// A successful token response (RFC 6749 §5.1, RFC 9449 §5).
 #[derive(Debug, Serialize)]
@@ -451,9 +453,16 @@ fn issue(
         ipb: binding_claim(&state.settings.raw.policy, principal, session),
     };
     let access_token = state.keyring().sign_access_token(&claims)?;
-    let mut seen = device.clone();
-    seen.last_seen = Some(ctx.now);
-    state.store.update_device(&seen)?;
+    // `last_seen` to the minute: rewriting the device record (and, with
+    // `sync_writes`, waiting for its flush) on every token cost a grant a
+    // sixth of its store writes (`docs/performance.md`, "Token issuance").
+    if device.last_seen.is_none_or(|at| {
+        ctx.now.as_secs() >= at.as_secs().saturating_add(LAST_SEEN_RESOLUTION_SECS)
+    }) {
+        let mut seen = device.clone();
+        seen.last_seen = Some(ctx.now);
+        state.store.update_device(&seen)?;
+    }
     state.metrics.token_issued();
     audit(
         state,

@@ -5,11 +5,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use base64ct::{Base64, Encoding as _};
 use holdfast_hw::SoftwareKey;
 use holdfast_proto::{
-    ACCESS_TOKEN_TYP, AccessTokenClaims, Alg, IssuerKeys, JwtHeader, Signer as _, SignerError,
+    ACCESS_TOKEN_TYP, AccessTokenClaims, Alg, IssuerKeys, Jwk, JwtHeader, Signer, SignerError,
     UnixTime, VerifyingKey, sign_jwt,
 };
+use zeroize::Zeroizing;
 
 use crate::store::{SigningKeyRecord, Store, StoreError};
 
@@ -30,7 +34,7 @@ pub enum KeyringError {
 
 /// The loaded keys.
 pub struct Keyring {
-    active: SoftwareKey,
+    active: TokenSigner,
     active_kid: String,
     published: HashMap<String, Arc<VerifyingKey>>,
     jwks: serde_json::Value,
@@ -75,7 +79,9 @@ impl Keyring {
             jwks.push(jwk);
             if record.retired_at.is_none() {
                 // The newest unretired key signs.
-                active = Some((key, record.kid.clone()));
+                let signer = TokenSigner::from_pkcs8_pem(&record.pkcs8_pem, key.public_jwk())
+                    .ok_or_else(|| KeyringError::BadKey(record.kid.clone()))?;
+                active = Some((signer, record.kid.clone()));
             }
         }
         let (active, active_kid) =
@@ -132,6 +138,52 @@ impl IssuerKeys for Keyring {
     }
 }
 
+/// The active key as aws-lc-rs holds it: every token is signed here, and
+/// aws-lc-rs signs P-256 at about five times the rate of RustCrypto `p256`
+/// (`SoftwareKey`), the largest CPU cost of a grant after the two
+/// verifications (`docs/performance.md`, "Token issuance"). `SoftwareKey`
+/// still reads, writes and publishes the key.
+struct TokenSigner {
+    pair: EcdsaKeyPair,
+    jwk: Jwk,
+    rng: SystemRandom,
+}
+
+impl TokenSigner {
+    /// The key of a PKCS#8 PEM document whose public key is `jwk`; `None`
+    /// if aws-lc-rs refuses it or it is another key.
+    fn from_pkcs8_pem(pem: &str, jwk: &Jwk) -> Option<Self> {
+        let body: Zeroizing<String> = Zeroizing::new(
+            pem.lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.starts_with("-----"))
+                .collect(),
+        );
+        let der = Zeroizing::new(Base64::decode_vec(&body).ok()?);
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der).ok()?;
+        let point = aws_lc_rs::signature::KeyPair::public_key(&pair).as_ref();
+        let Jwk::Ec(ec) = jwk else { return None };
+        (ec.sec1_uncompressed() == point).then(|| Self {
+            pair,
+            jwk: jwk.clone(),
+            rng: SystemRandom::new(),
+        })
+    }
+}
+
+impl Signer for TokenSigner {
+    fn public_jwk(&self) -> &Jwk {
+        &self.jwk
+    }
+
+    fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
+        self.pair
+            .sign(&self.rng, message)
+            .map(|signature| signature.as_ref().to_vec())
+            .map_err(|_| SignerError::new("the token signing key failed to sign"))
+    }
+}
+
 fn create_key(store: &dyn Store, now: UnixTime) -> Result<SigningKeyRecord, KeyringError> {
     let key = SoftwareKey::generate().map_err(|e| KeyringError::Generate(e.to_string()))?;
     let pem = key
@@ -145,4 +197,33 @@ fn create_key(store: &dyn Store, now: UnixTime) -> Result<SigningKeyRecord, Keyr
     };
     store.put_signing_key(&record)?;
     Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use holdfast_proto::CompactJws;
+
+    use super::*;
+
+    #[test]
+    fn token_signer_signs_with_the_stored_key() {
+        let key = SoftwareKey::generate().unwrap();
+        let pem = key.to_pkcs8_pem().unwrap();
+        let signer = TokenSigner::from_pkcs8_pem(&pem, key.public_jwk()).unwrap();
+        let header = JwtHeader {
+            typ: ACCESS_TOKEN_TYP,
+            kid: Some("k"),
+            jwk: None,
+        };
+        let token = sign_jwt(&signer, &header, &serde_json::json!({"sub": "x"})).unwrap();
+        let jws = CompactJws::parse(&token).unwrap();
+        VerifyingKey::new(key.public_jwk(), Alg::Es256)
+            .unwrap()
+            .verify(jws.signing_input(), jws.signature())
+            .unwrap();
+        // A document whose key is not the published one is refused.
+        let other = SoftwareKey::generate().unwrap();
+        assert!(TokenSigner::from_pkcs8_pem(&pem, other.public_jwk()).is_none());
+        assert!(TokenSigner::from_pkcs8_pem("not pem", key.public_jwk()).is_none());
+    }
 }

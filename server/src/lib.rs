@@ -23,6 +23,7 @@ pub mod revocation;
 pub mod secret;
 pub mod sessions;
 pub mod state;
+pub mod step_up;
 pub mod store;
 #[doc(hidden)]
 pub mod testing;

@@ -8,10 +8,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 use holdfast_proto::{Clock, Htu, IpPrefix, SystemClock};
 use holdfast_server::audit::{AuditEntry, AuditPages, verify_chain};
-use holdfast_server::config::{Config, ENV_OVERRIDES, LogFormat, Settings};
+use holdfast_server::config::{Config, ENV_OVERRIDES, LimitsConfig, LogFormat, Settings};
+use holdfast_server::http::serve::ServeLimits;
 use holdfast_server::keys::Keyring;
 use holdfast_server::state::{AppState, load_or_create_nonce_secret};
 use holdfast_server::store::{SledStore, Store};
@@ -136,9 +138,34 @@ struct ProxyArgs {
     /// (off: the upstream never sees tokens or proofs).
     #[arg(long)]
     danger_forward_credentials: bool,
+    /// DANGER, benchmarking only: forward every request WITHOUT verifying
+    /// it, to measure what verification costs (docs/performance.md).
+    /// Refused unless --bench-only is also given and --listen is loopback.
+    #[arg(long, requires = "bench_only")]
+    danger_no_verify: bool,
+    /// Confirms a benchmarking-only setting (see --danger-no-verify).
+    #[arg(long)]
+    bench_only: bool,
     /// `text` or `json` logs.
     #[arg(long, value_name = "FORMAT", default_value = "text", env = "HOLDFAST_LOG_FORMAT", value_parser = parse_log_format)]
     log_format: LogFormat,
+    /// Most connections served at once; more wait to be accepted (as the
+    /// issuer's limits.max_connections).
+    #[arg(long, value_name = "N", default_value_t = LimitsConfig::default().max_connections, env = "HOLDFAST_PROXY_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..).map(|n: u32| n as usize))]
+    max_connections: usize,
+    /// Most connections served at once from one client address (IPv6: one
+    /// /64); 0, the default, for no limit (as the issuer's
+    /// limits.max_connections_per_ip).
+    #[arg(long, value_name = "N", default_value_t = LimitsConfig::default().max_connections_per_ip, env = "HOLDFAST_PROXY_MAX_CONNECTIONS_PER_IP", value_parser = clap::value_parser!(u32).map(|n: u32| n as usize))]
+    max_connections_per_ip: usize,
+    /// Longest wait for a request's headers, idle keep-alive time included
+    /// (as the issuer's limits.header_read_timeout_secs).
+    #[arg(long, value_name = "SECS", default_value_t = LimitsConfig::default().header_read_timeout_secs, env = "HOLDFAST_PROXY_HEADER_READ_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_secs: u64,
+    /// Largest request line plus headers in bytes, at least 8192; 431
+    /// beyond (as the issuer's limits.max_header_bytes).
+    #[arg(long, value_name = "BYTES", default_value_t = LimitsConfig::default().max_header_bytes, env = "HOLDFAST_PROXY_MAX_HEADER_BYTES", value_parser = clap::value_parser!(u32).range(8192..).map(|n: u32| n as usize))]
+    max_header_bytes: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +177,26 @@ enum AdminCommand {
         common: Common,
         /// Name of the admin principal.
         #[arg(long, default_value = "admin")]
+        name: String,
+    },
+    /// Remove an admin's TOTP secret (a lost authenticator). The admin
+    /// enrolls a new one with `holdfast admin step-up totp-enroll`: from a
+    /// fresh session if it has no other factor, else after a step-up.
+    TotpReset {
+        #[command(flatten)]
+        common: Common,
+        /// Name of the admin principal.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Lift an admin's step-up lockout (three failed step-ups) and reset
+    /// its failure count. While the server runs, another admin can do the
+    /// same with `holdfast admin step-up unlock NAME`.
+    UnlockStepUp {
+        #[command(flatten)]
+        common: Common,
+        /// Name of the admin principal.
+        #[arg(value_name = "NAME")]
         name: String,
     },
 }
@@ -195,6 +242,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Admin(AdminCommand::Bootstrap { common, name }) => bootstrap(&common, &name),
+        Command::Admin(AdminCommand::TotpReset { common, name }) => totp_reset(&common, &name),
+        Command::Admin(AdminCommand::UnlockStepUp { common, name }) => {
+            unlock_step_up(&common, &name)
+        }
         Command::Keys(KeysCommand::Rotate { common }) => rotate(&common),
         Command::Audit(AuditCommand::Verify { common }) => audit_verify(&common),
         Command::Audit(AuditCommand::Export { common, since }) => audit_export(&common, since),
@@ -280,6 +331,13 @@ fn serve(args: ServeArgs) -> Result<ExitCode, String> {
              set it to false in production"
         );
     }
+    for root in settings.attestation.test_roots() {
+        tracing::warn!(
+            "attestation.danger_yubikey_test_roots trusts {}: whoever holds its key can attest \
+             software keys as YubiKeys; never configure it in production",
+            root.display()
+        );
+    }
     if !settings.raw.sync_writes {
         tracing::warn!(
             "sync_writes is off: up to ~500 ms of acknowledged writes can be lost on a crash"
@@ -324,12 +382,10 @@ async fn run(
 
     let pruner = tokio::spawn(prune_replay(state.clone()));
     let app = holdfast_server::http::router(state.clone());
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    // Header timeout, connection cap and head size: docs/security.md,
+    // "Hostile load".
+    let limits = ServeLimits::from_config(&state.settings.raw.limits);
+    holdfast_server::http::serve::serve(listener, app, limits, shutdown_signal()).await;
     pruner.abort();
     record(&state, "server_stopped", &[]);
     state
@@ -337,7 +393,7 @@ async fn run(
         .flush()
         .map_err(|e| format!("flushing the store: {e}"))?;
     tracing::info!("holdfastd stopped; store flushed");
-    served.map_err(|e| format!("server error: {e}"))
+    Ok(())
 }
 
 /// Deletes expired replay records once a minute.
@@ -409,6 +465,17 @@ fn proxy(args: ProxyArgs) -> Result<ExitCode, String> {
             "--public-url {public_url:?} is not in normal form; use {normal:?}"
         ));
     }
+    if args.danger_no_verify {
+        if !bound.ip().is_loopback() {
+            return Err(format!(
+                "--danger-no-verify serves unverified requests: it listens on loopback only, not {bound}"
+            ));
+        }
+        eprintln!(
+            "holdfastd proxy: --danger-no-verify: EVERY REQUEST IS FORWARDED WITHOUT VERIFICATION \
+             (benchmarking only)"
+        );
+    }
     if args.danger_forward_credentials {
         tracing::warn!(
             "--danger-forward-credentials is on: the upstream receives Authorization and DPoP; \
@@ -425,6 +492,12 @@ fn proxy(args: ProxyArgs) -> Result<ExitCode, String> {
     config.max_staleness = Some(args.max_staleness_secs);
     config.trusted_proxies = args.trusted_proxies.clone();
     let timeout = Duration::from_secs(args.timeout_secs);
+    let limits = ServeLimits {
+        max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs),
+        max_header_bytes: args.max_header_bytes,
+    };
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
@@ -442,7 +515,16 @@ fn proxy(args: ProxyArgs) -> Result<ExitCode, String> {
             danger_forward_credentials: args.danger_forward_credentials,
             feed: Some(feed.monitor()),
         };
-        let app = proxy_router(verifier, &args.upstream, options).map_err(|e| e.to_string())?;
+        let app = if args.danger_no_verify {
+            holdfast_verifier::proxy::danger_unverified_proxy_router_for_benchmarks(
+                verifier,
+                &args.upstream,
+                options,
+            )
+        } else {
+            proxy_router(verifier, &args.upstream, options)
+        }
+        .map_err(|e| e.to_string())?;
         let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|e| format!("cannot listen on {bound}: {e}"))?;
         tracing::info!(
@@ -452,15 +534,10 @@ fn proxy(args: ProxyArgs) -> Result<ExitCode, String> {
             issuer = %args.issuer,
             "holdfastd proxy serving"
         );
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+        holdfast_server::http::serve::serve(listener, app, limits, shutdown_signal()).await;
         feed.shutdown().await;
         tracing::info!("holdfastd proxy stopped");
-        served.map_err(|e| format!("server error: {e}"))
+        Ok::<(), String>(())
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -525,6 +602,37 @@ fn bootstrap(common: &Common, name: &str) -> Result<ExitCode, String> {
         state.settings.raw.policy.enrollment_code_ttl_secs
     );
     println!("{code}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `holdfastd admin totp-reset NAME`.
+fn totp_reset(common: &Common, name: &str) -> Result<ExitCode, String> {
+    let state = open_state(settings(common, |_| {})?)?;
+    let had = holdfast_server::step_up::totp_reset(&state, name, state.clock.now())
+        .map_err(|e| e.to_string())?;
+    state.store.flush().map_err(|e| e.to_string())?;
+    if had {
+        eprintln!(
+            "holdfastd: removed the TOTP secret of {name:?}; they enroll a new one with \
+             `holdfast admin step-up totp-enroll`"
+        );
+    } else {
+        eprintln!("holdfastd: {name:?} had no TOTP secret; nothing changed");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `holdfastd admin unlock-step-up NAME`.
+fn unlock_step_up(common: &Common, name: &str) -> Result<ExitCode, String> {
+    let state = open_state(settings(common, |_| {})?)?;
+    let was_locked = holdfast_server::step_up::unlock_by_name(&state, name, state.clock.now())
+        .map_err(|e| e.to_string())?;
+    state.store.flush().map_err(|e| e.to_string())?;
+    if was_locked {
+        eprintln!("holdfastd: step-up of {name:?} unlocked; its failure count is reset");
+    } else {
+        eprintln!("holdfastd: step-up of {name:?} was not locked; its failure count is reset");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use holdfast_client::{ClientError, DpopClient, enroll};
+use holdfast_client::{ClientError, DpopClient, EnrollRequest, NoEvidence, enroll};
 use holdfast_hw::SoftwareKey;
 use holdfast_proto::{Clock, FixedClock, Signer, SystemClock, UnixTime};
 use holdfast_server::enrollment::bootstrap_admin;
@@ -22,10 +22,13 @@ async fn admin_client(server: &Server, clock: Arc<dyn Clock>) -> (Arc<SoftwareKe
     let enrolled = enroll(
         &http,
         &server.url,
-        &code,
-        "software",
-        "admin-laptop",
-        key.as_ref(),
+        EnrollRequest {
+            code: &code,
+            kind: "software",
+            name: "admin-laptop",
+            signer: key.as_ref(),
+            evidence: &mut NoEvidence,
+        },
         server.now(),
     )
     .await
@@ -99,10 +102,13 @@ async fn admin_client_fresh(
     let enrolled = enroll(
         &http,
         &server.url,
-        &code,
-        "software",
-        "laptop",
-        key.as_ref(),
+        EnrollRequest {
+            code: &code,
+            kind: "software",
+            name: "laptop",
+            signer: key.as_ref(),
+            evidence: &mut NoEvidence,
+        },
         server.now(),
     )
     .await

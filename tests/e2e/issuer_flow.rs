@@ -93,6 +93,30 @@ async fn full_lifecycle_of_a_device_session() {
     server.issuer.clock.advance(2);
     let later = server.now();
     let admin_tokens = admin.login(later).await.unwrap();
+    // Revoke-all needs a step-up of this session: enroll TOTP (the first
+    // factor needs only a fresh session) and use the current code.
+    let enrolled = admin
+        .admin(
+            "POST",
+            "/admin/step-up/totp",
+            &admin_tokens.access,
+            None,
+            later,
+        )
+        .await
+        .unwrap();
+    let uri = enrolled["otpauth_uri"].as_str().unwrap();
+    let code = holdfast_server::step_up::totp::code_for_uri(uri, later).unwrap();
+    admin
+        .admin(
+            "POST",
+            "/admin/step-up",
+            &admin_tokens.access,
+            Some(json!({"method": "totp", "code": code})),
+            later,
+        )
+        .await
+        .unwrap();
     admin
         .admin(
             "POST",

@@ -11,10 +11,16 @@
     missing_docs
 )]
 
+mod attacks;
 mod client_sdk;
+mod crash;
+mod fuzz_corpus;
+mod hostile;
 mod issuer_flow;
+mod piv_vcard;
 mod proxy;
 mod software_key_proofs;
 mod support;
+mod tpm_swtpm;
 mod verifier_feed;
 mod verifier_layer;

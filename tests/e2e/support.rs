@@ -93,6 +93,15 @@ impl Server {
         self.issuer.now()
     }
 
+    /// The audit records of `event` so far, oldest first (read from the
+    /// store, as `GET /admin/audit` and `holdfastd audit export` do).
+    pub fn audited(&self, event: &str) -> Vec<holdfast_server::store::AuditRecord> {
+        holdfast_server::audit::AuditPages::new(self.issuer.state.store.as_ref(), 1)
+            .map(Result::unwrap)
+            .filter(|r| r.entry.event == event)
+            .collect()
+    }
+
     /// Introspects `token` as the resource server.
     pub async fn introspect(&self, token: &str) -> Value {
         let response = reqwest::Client::new()
@@ -183,6 +192,12 @@ impl Agent {
 
     /// An agent whose requests come from `local` (e.g. 127.0.0.2).
     pub fn from_address(server: &Server, local: Option<std::net::IpAddr>) -> Self {
+        Self::at(&server.url, local)
+    }
+
+    /// An agent with a fresh key for the issuer at `base` (e.g. a
+    /// `holdfastd` child process), sending from `local` when given.
+    pub fn at(base: &str, local: Option<std::net::IpAddr>) -> Self {
         let http = reqwest::Client::builder()
             .local_address(local)
             .build()
@@ -190,7 +205,7 @@ impl Agent {
         Self {
             key: SoftwareKey::generate().unwrap(),
             client_id: String::new(),
-            base: server.url.clone(),
+            base: base.to_owned(),
             nonce: None,
             http,
         }
@@ -384,5 +399,163 @@ pub async fn answer(response: reqwest::Response) -> Result<Value, Refusal> {
             error: body["error"].as_str().unwrap_or_default().to_owned(),
             body,
         })
+    }
+}
+
+/// A service behind `VerifierLayer` that follows the issuer's feed (so it
+/// admits only enrolled, unrevoked keys): `GET /whoami` answers the
+/// verified identity. Stops when dropped.
+pub struct WhoAmI {
+    /// Its base URL; the resource is `{url}/whoami`.
+    pub url: String,
+    _feed: holdfast_verifier::FeedHandle,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl WhoAmI {
+    /// Starts it for `server`'s default audience (`holdfast`).
+    pub async fn start(server: &Server) -> Self {
+        async fn whoami(
+            holdfast_verifier::Verified(id): holdfast_verifier::Verified,
+        ) -> axum::Json<holdfast_verifier::VerifiedIdentity> {
+            axum::Json(id)
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let config =
+            holdfast_verifier::VerifierConfig::new(&server.url, "holdfast", &url, RS_ID, RS_SECRET);
+        let options = holdfast_verifier::FeedOptions {
+            clock: server.issuer.clock.clone(),
+            // Short, so that stopping the issuer does not wait for a long-poll.
+            long_poll_wait: std::time::Duration::from_secs(1),
+            ..holdfast_verifier::FeedOptions::default()
+        };
+        let (verifier, feed) =
+            holdfast_verifier::connect_with(config, reqwest::Client::new(), options)
+                .await
+                .unwrap();
+        let app = axum::Router::new()
+            .route("/whoami", axum::routing::get(whoami))
+            .layer(holdfast_verifier::VerifierLayer::new(verifier));
+        let (shutdown, _) = serve_on(listener, app);
+        Self {
+            url,
+            _feed: feed,
+            _shutdown: shutdown,
+        }
+    }
+}
+
+/// Asserts that an enrollment was refused with `status`, `error` and an
+/// `error_description` that is exactly `description` (or starts with it
+/// when it ends in `…`); that the newest `enrollment_refused` audit record
+/// names `check` and the same reason; and that no device was stored.
+#[track_caller]
+pub fn assert_enrollment_refused(
+    server: &Server,
+    got: Result<Value, Refusal>,
+    (status, error, check): (StatusCode, &str, &str),
+    description: &str,
+) {
+    let refusal = match got {
+        Ok(enrolled) => panic!("{check}: enrolled {enrolled}"),
+        Err(refusal) => refusal,
+    };
+    assert_eq!(
+        (refusal.status, refusal.error.as_str()),
+        (status, error),
+        "{check}: {}",
+        refusal.body
+    );
+    let got = refusal.description();
+    match description.strip_suffix('…') {
+        Some(prefix) => assert!(got.starts_with(prefix), "{check}: {got}"),
+        None => assert_eq!(got, description, "{check}"),
+    }
+    let last = server
+        .audited("enrollment_refused")
+        .pop()
+        .expect("the refusal is audited");
+    assert_eq!(last.entry.details["check"], check, "{:?}", last.entry);
+    assert_eq!(last.entry.outcome, error);
+    assert_eq!(last.entry.details["reason"], got);
+    assert!(
+        server.issuer.state.store.devices().unwrap().is_empty(),
+        "{check}: a refusal stored a device"
+    );
+}
+
+/// Runs an enrolled hardware key's session end to end: a DPoP client for
+/// `enrolled` signing with `signer` gets a token whose introspection shows
+/// the key (`cnf.jkt`) and `amr` `hwk`+`pop`, then calls a [`WhoAmI`]
+/// service behind the verifier twice (a fresh proof each), which answers
+/// the enrolled identity. Returns the client for more requests.
+pub async fn assert_hardware_session(
+    server: &Server,
+    enrolled: &holdfast_client::Enrollment,
+    signer: std::sync::Arc<dyn holdfast_proto::Signer>,
+) -> holdfast_client::DpopClient {
+    let client = holdfast_client::DpopClient::discover_with(
+        &server.url,
+        &enrolled.client_id,
+        signer,
+        reqwest::Client::new(),
+        server.issuer.clock.clone(),
+    )
+    .await
+    .unwrap();
+    let token = client.access_token().await.unwrap();
+    let introspected = server.introspect(token.expose()).await;
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["client_id"], enrolled.client_id.as_str());
+    assert_eq!(introspected["cnf"]["jkt"], enrolled.jkt.as_str());
+    assert_eq!(introspected["amr"], json!(["hwk", "pop"]));
+
+    let protected = WhoAmI::start(server).await;
+    for _ in 0..2 {
+        let response = client
+            .request(
+                reqwest::Method::GET,
+                &format!("{}/whoami", protected.url),
+                reqwest::header::HeaderMap::new(),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let identity: Value = response.json().await.unwrap();
+        assert_eq!(identity["client_id"], enrolled.client_id.as_str());
+        assert_eq!(identity["sub"], enrolled.principal_id.as_str());
+        assert_eq!(identity["jkt"], enrolled.jkt.as_str());
+        assert_eq!(identity["amr"], json!(["hwk", "pop"]));
+    }
+    client
+}
+
+/// A one-time code, valid ten minutes, for a device (role `device`) of
+/// `principal` that allows keys of `kind`.
+pub fn device_code(server: &Server, principal: &str, kind: holdfast_hw::KeyKind) -> String {
+    holdfast_server::enrollment::create_code(
+        &server.issuer.state,
+        principal,
+        &[holdfast_server::model::Role::Device],
+        &[kind],
+        "admin:test",
+        600,
+        server.now(),
+    )
+    .unwrap()
+    .0
+}
+
+impl Server {
+    /// The device record of the enrolled key `jkt`.
+    pub fn device(&self, jkt: &holdfast_proto::Jkt) -> holdfast_server::model::Device {
+        self.issuer
+            .state
+            .store
+            .device_by_jkt(jkt)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no device for {jkt}"))
     }
 }

@@ -1,1 +1,3 @@
 //! Support for the end-to-end tests (the tests themselves are in `e2e/`).
+
+pub mod fuzz;

@@ -145,6 +145,44 @@ pub fn proxy_router(
     upstream: &str,
     options: ProxyOptions,
 ) -> Result<Router, ProxyError> {
+    build(verifier, upstream, options, Checks::Verify)
+}
+
+/// `danger`, **for benchmarks only**: the proxy of [`proxy_router`] with
+/// the check switched off. Every request is forwarded, whatever its
+/// credentials, with a fixed placeholder identity (`UNVERIFIED`) in the
+/// `X-Holdfast-*` headers; everything else (routing, header handling,
+/// forwarding) is the same, so comparing the two measures what
+/// verification costs (`docs/performance.md`). `holdfastd proxy` reaches
+/// it only with `--danger-no-verify --bench-only`, on loopback.
+///
+/// # Errors
+/// As [`proxy_router`].
+pub fn danger_unverified_proxy_router_for_benchmarks(
+    verifier: Arc<Verifier>,
+    upstream: &str,
+    options: ProxyOptions,
+) -> Result<Router, ProxyError> {
+    tracing::error!(
+        "the proxy forwards every request WITHOUT verifying it (benchmarking only); \
+         never expose it"
+    );
+    build(verifier, upstream, options, Checks::DangerOff)
+}
+
+/// Whether forwarded requests are verified.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Checks {
+    Verify,
+    DangerOff,
+}
+
+fn build(
+    verifier: Arc<Verifier>,
+    upstream: &str,
+    options: ProxyOptions,
+    checks: Checks,
+) -> Result<Router, ProxyError> {
     let upstream = parse_upstream(upstream)?;
     let public = Public::from_base_url(&verifier.config().base_url)?;
     let http = reqwest::Client::builder()
@@ -165,15 +203,41 @@ pub fn proxy_router(
         verifier_metrics: Arc::clone(layer.metrics()),
         feed: options.feed,
     });
-    let forwarded = Router::new()
-        .fallback(forward)
-        .layer(layer)
-        .with_state(Arc::clone(&proxy));
+    let forwarded = match checks {
+        Checks::Verify => Router::new().fallback(forward).layer(layer),
+        Checks::DangerOff => {
+            let identity = unverified_identity();
+            Router::new()
+                .fallback(forward)
+                .layer(tower::util::MapRequestLayer::new(
+                    move |mut request: Request| {
+                        request.extensions_mut().insert(identity.clone());
+                        request
+                    },
+                ))
+        }
+    }
+    .with_state(Arc::clone(&proxy));
     Ok(Router::new()
         .route(HEALTHZ_PATH, get(healthz))
         .route(METRICS_PATH, get(metrics))
         .with_state(proxy)
         .merge(forwarded))
+}
+
+/// The caller named on every request by the unverified benchmarking
+/// proxy: nobody, and it says so.
+fn unverified_identity() -> VerifiedIdentity {
+    let nobody = "UNVERIFIED";
+    VerifiedIdentity {
+        sub: nobody.to_owned(),
+        client_id: nobody.to_owned(),
+        sid: nobody.to_owned(),
+        scope: None,
+        amr: vec![nobody.to_owned()],
+        // The thumbprint of a fixed non-key (all-zero coordinates).
+        jkt: holdfast_proto::Jwk::p256([0; 32], [0; 32]).thumbprint(),
+    }
 }
 
 /// What every forwarded request shares.

@@ -6,8 +6,14 @@ use yubikey::piv::{self, AlgorithmId, ManagementSlotId, Origin, SlotAlgorithmId,
 use yubikey::{MgmKey, YubiKey};
 
 use super::cert::{self, CertificateObject};
-use super::config::{ManagementKey, PinPolicy, PinSource, PivSlot, TouchPolicy};
-use super::error::{FirmwareVersion, ManagementKeyAlgorithm, PivError, device_error};
+use super::config::{ManagementKey, PinSource, PivSlot};
+use super::error::{ManagementKeyAlgorithm, PivError, device_error};
+use crate::attestation::piv::{Firmware, PinPolicy, TouchPolicy};
+
+/// PIV attestation (`ATTEST`, slot f9) appeared in firmware 4.3.
+pub(super) const ATTESTATION_FIRMWARE: Firmware = Firmware::new(4, 3, 0);
+/// The factory management key is AES-192 from firmware 5.7, 3DES before.
+const AES_DEFAULT_MANAGEMENT_KEY_FIRMWARE: Firmware = Firmware::new(5, 7, 0);
 
 /// The factory-default management key of every YubiKey (3DES before
 /// firmware 5.7, AES-192 from 5.7: the same 24 bytes).
@@ -155,7 +161,7 @@ pub(crate) fn authenticate(
 fn management_key_algorithm(
     yubikey: &mut YubiKey,
 ) -> Result<(ManagementKeyAlgorithm, Option<bool>), PivError> {
-    let firmware = FirmwareVersion::from(yubikey.version());
+    let firmware = firmware(yubikey);
     match piv::metadata(yubikey, SlotId::Management(ManagementSlotId::Management)) {
         Ok(metadata) => match metadata.algorithm {
             SlotAlgorithmId::Management(alg) => {
@@ -169,7 +175,7 @@ fn management_key_algorithm(
         // No GET METADATA (before 5.3): those firmwares only have 3DES keys.
         // A card that lacks metadata yet claims 5.7+ gets the 5.7 default.
         Err(yubikey::Error::NotSupported) => Ok((
-            if firmware >= FirmwareVersion::AES_DEFAULT_MANAGEMENT_KEY {
+            if firmware >= AES_DEFAULT_MANAGEMENT_KEY_FIRMWARE {
                 ManagementKeyAlgorithm::Aes192
             } else {
                 ManagementKeyAlgorithm::TripleDes
@@ -232,8 +238,8 @@ pub(crate) fn slot_key(yubikey: &mut YubiKey, slot: PivSlot) -> Result<SlotKey, 
                 let (pin_policy, touch_policy) =
                     metadata.policy.map_or((None, None), |(pin, touch)| {
                         (
-                            PinPolicy::from_yubikey(pin),
-                            TouchPolicy::from_yubikey(touch),
+                            pin_policy_from_yubikey(pin),
+                            touch_policy_from_yubikey(touch),
                         )
                     });
                 return Ok(SlotKey {
@@ -253,7 +259,7 @@ pub(crate) fn slot_key(yubikey: &mut YubiKey, slot: PivSlot) -> Result<SlotKey, 
         Err(e) => return Err(device_error("reading the slot's metadata", e)),
     }
 
-    if FirmwareVersion::from(yubikey.version()) >= FirmwareVersion::ATTESTATION
+    if firmware(yubikey) >= ATTESTATION_FIRMWARE
         && let Ok(der) = piv::attest(yubikey, slot_id)
         && let Some(attested) = cert::read_certificate(&der)
     {
@@ -304,9 +310,7 @@ pub(crate) fn slot_in_use(yubikey: &mut YubiKey, slot: PivSlot) -> Result<bool, 
         Err(yubikey::Error::NotSupported) => {}
         Err(e) => return Err(device_error("reading the slot's metadata", e)),
     }
-    if FirmwareVersion::from(yubikey.version()) >= FirmwareVersion::ATTESTATION
-        && piv::attest(yubikey, slot_id).is_ok()
-    {
+    if firmware(yubikey) >= ATTESTATION_FIRMWARE && piv::attest(yubikey, slot_id).is_ok() {
         return Ok(true);
     }
     Ok(yubikey
@@ -322,4 +326,93 @@ pub(crate) fn slot_in_use(yubikey: &mut YubiKey, slot: PivSlot) -> Result<bool, 
 /// The crate's slot type. Every [`PivSlot`] is one; the error is for form.
 pub(crate) fn slot_id(slot: PivSlot) -> Result<SlotId, PivError> {
     SlotId::try_from(slot.id()).map_err(|e| device_error("selecting the slot", e))
+}
+
+/// The firmware version the card reports.
+pub(super) fn firmware(yubikey: &YubiKey) -> Firmware {
+    let version = yubikey.version();
+    Firmware::new(version.major, version.minor, version.patch)
+}
+
+/// The crate's PIN policy for generating a key. The crate has no
+/// fingerprint policies (YubiKey Bio), so those are refused here rather
+/// than silently generated with another policy.
+pub(super) fn pin_policy_to_yubikey(policy: PinPolicy) -> Result<yubikey::PinPolicy, PivError> {
+    match policy {
+        PinPolicy::Never => Ok(yubikey::PinPolicy::Never),
+        PinPolicy::Once => Ok(yubikey::PinPolicy::Once),
+        PinPolicy::Always => Ok(yubikey::PinPolicy::Always),
+        PinPolicy::MatchOnce | PinPolicy::MatchAlways => {
+            Err(PivError::PinPolicyUnsupported { policy })
+        }
+    }
+}
+
+/// The crate's touch policy for generating a key.
+pub(super) fn touch_policy_to_yubikey(policy: TouchPolicy) -> yubikey::TouchPolicy {
+    match policy {
+        TouchPolicy::Never => yubikey::TouchPolicy::Never,
+        TouchPolicy::Always => yubikey::TouchPolicy::Always,
+        TouchPolicy::Cached => yubikey::TouchPolicy::Cached,
+    }
+}
+
+/// A policy from the card's metadata; `None` for the crate's `Default`, a
+/// request the card resolves per slot, which metadata never reports.
+fn pin_policy_from_yubikey(policy: yubikey::PinPolicy) -> Option<PinPolicy> {
+    match policy {
+        yubikey::PinPolicy::Never => Some(PinPolicy::Never),
+        yubikey::PinPolicy::Once => Some(PinPolicy::Once),
+        yubikey::PinPolicy::Always => Some(PinPolicy::Always),
+        yubikey::PinPolicy::Default => None,
+    }
+}
+
+/// As [`pin_policy_from_yubikey`], for the touch policy.
+fn touch_policy_from_yubikey(policy: yubikey::TouchPolicy) -> Option<TouchPolicy> {
+    match policy {
+        yubikey::TouchPolicy::Never => Some(TouchPolicy::Never),
+        yubikey::TouchPolicy::Always => Some(TouchPolicy::Always),
+        yubikey::TouchPolicy::Cached => Some(TouchPolicy::Cached),
+        yubikey::TouchPolicy::Default => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_convert_to_and_from_the_crate_and_match_yubico_codes() {
+        for policy in [PinPolicy::Never, PinPolicy::Once, PinPolicy::Always] {
+            let theirs = pin_policy_to_yubikey(policy).unwrap();
+            assert_eq!(pin_policy_from_yubikey(theirs), Some(policy));
+            // The crate's byte is the one attestation certificates state.
+            assert_eq!(PinPolicy::from_code(u8::from(theirs)), Some(policy));
+        }
+        for policy in TouchPolicy::ALL {
+            let theirs = touch_policy_to_yubikey(policy);
+            assert_eq!(touch_policy_from_yubikey(theirs), Some(policy));
+            assert_eq!(TouchPolicy::from_code(u8::from(theirs)), Some(policy));
+        }
+        for policy in [PinPolicy::MatchOnce, PinPolicy::MatchAlways] {
+            assert!(matches!(
+                pin_policy_to_yubikey(policy),
+                Err(PivError::PinPolicyUnsupported { policy: p }) if p == policy
+            ));
+        }
+        assert_eq!(pin_policy_from_yubikey(yubikey::PinPolicy::Default), None);
+        assert_eq!(
+            touch_policy_from_yubikey(yubikey::TouchPolicy::Default),
+            None
+        );
+    }
+
+    #[test]
+    fn firmware_thresholds_are_ordered_as_versions() {
+        assert!(Firmware::new(5, 4, 3) < AES_DEFAULT_MANAGEMENT_KEY_FIRMWARE);
+        assert!(Firmware::new(5, 7, 4) > AES_DEFAULT_MANAGEMENT_KEY_FIRMWARE);
+        assert!(Firmware::new(4, 3, 7) > ATTESTATION_FIRMWARE);
+        assert!(Firmware::new(4, 2, 7) < ATTESTATION_FIRMWARE);
+    }
 }

@@ -9,7 +9,7 @@ use p256::pkcs8::DecodePublicKey as _;
 use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Certificate;
 
-use super::config::{PinPolicy, TouchPolicy};
+use crate::attestation::piv::{PinPolicy, TouchPolicy};
 
 /// Yubico's PIN and touch policy extension (1.3.6.1.4.1.41482.3.8): two raw
 /// bytes, PIN policy then touch policy.
@@ -154,10 +154,7 @@ pub(crate) fn read_certificate(der: &[u8]) -> Option<AttestedKey> {
         .find(|ext| ext.extn_id == YUBICO_POLICY)
         .map(|ext| ext.extn_value.as_bytes());
     let (pin_policy, touch_policy) = match policy {
-        Some([pin, touch, ..]) => (
-            PinPolicy::from_yubico(*pin),
-            TouchPolicy::from_yubico(*touch),
-        ),
+        Some([pin, touch, ..]) => (PinPolicy::from_code(*pin), TouchPolicy::from_code(*touch)),
         _ => (None, None),
     };
     Some(AttestedKey {

@@ -11,6 +11,8 @@ use holdfast_proto::Jwk;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::attestation::piv::{PinPolicy, TouchPolicy};
+
 /// A PIV key slot that can hold a Holdfast key: `9a` (authentication, the
 /// default), `9c` (digital signature), `9d` (key management), `9e` (card
 /// authentication) or a retired slot `82`–`95`. Slots `9b` (management key)
@@ -115,153 +117,6 @@ impl<'de> Deserialize<'de> for PivSlot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("not a PIV key slot (expected 9a, 9c, 9d, 9e or a retired slot 82 to 95)")]
 pub struct BadPivSlot;
-
-/// When the YubiKey asks for the PIN before using the key. Fixed when the
-/// key is generated and stated in its attestation certificate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PinPolicy {
-    /// Never: whoever holds the YubiKey can sign.
-    Never,
-    /// Once per session: after one correct PIN, signatures need no PIN until
-    /// the card is reset or the session is closed.
-    Once,
-    /// Before every signature.
-    Always,
-}
-
-impl PinPolicy {
-    /// The name in configuration: `never`, `once` or `always`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Never => "never",
-            Self::Once => "once",
-            Self::Always => "always",
-        }
-    }
-
-    /// The byte YubiKeys use in metadata and attestation (1, 2, 3).
-    pub(crate) const fn from_yubico(byte: u8) -> Option<Self> {
-        match byte {
-            1 => Some(Self::Never),
-            2 => Some(Self::Once),
-            3 => Some(Self::Always),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn to_yubikey(self) -> yubikey::PinPolicy {
-        match self {
-            Self::Never => yubikey::PinPolicy::Never,
-            Self::Once => yubikey::PinPolicy::Once,
-            Self::Always => yubikey::PinPolicy::Always,
-        }
-    }
-
-    /// `None` for the crate's `Default` (a slot-dependent value the card
-    /// resolves; metadata never reports it).
-    pub(crate) fn from_yubikey(policy: yubikey::PinPolicy) -> Option<Self> {
-        match policy {
-            yubikey::PinPolicy::Never => Some(Self::Never),
-            yubikey::PinPolicy::Once => Some(Self::Once),
-            yubikey::PinPolicy::Always => Some(Self::Always),
-            yubikey::PinPolicy::Default => None,
-        }
-    }
-}
-
-/// When the YubiKey asks for a touch before using the key. Fixed when the
-/// key is generated and stated in its attestation certificate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TouchPolicy {
-    /// Never: signatures need no touch (unattended agents).
-    Never,
-    /// Before every signature: proves a person is present (admins).
-    Always,
-    /// One touch allows signatures for 15 seconds.
-    Cached,
-}
-
-impl TouchPolicy {
-    /// The name in configuration: `never`, `always` or `cached`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Never => "never",
-            Self::Always => "always",
-            Self::Cached => "cached",
-        }
-    }
-
-    /// The byte YubiKeys use in metadata and attestation (1, 2, 3).
-    pub(crate) const fn from_yubico(byte: u8) -> Option<Self> {
-        match byte {
-            1 => Some(Self::Never),
-            2 => Some(Self::Always),
-            3 => Some(Self::Cached),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn to_yubikey(self) -> yubikey::TouchPolicy {
-        match self {
-            Self::Never => yubikey::TouchPolicy::Never,
-            Self::Always => yubikey::TouchPolicy::Always,
-            Self::Cached => yubikey::TouchPolicy::Cached,
-        }
-    }
-
-    pub(crate) fn from_yubikey(policy: yubikey::TouchPolicy) -> Option<Self> {
-        match policy {
-            yubikey::TouchPolicy::Never => Some(Self::Never),
-            yubikey::TouchPolicy::Always => Some(Self::Always),
-            yubikey::TouchPolicy::Cached => Some(Self::Cached),
-            yubikey::TouchPolicy::Default => None,
-        }
-    }
-}
-
-macro_rules! policy_text {
-    ($ty:ident, $err:literal, $($name:literal => $variant:ident),+) => {
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $ty {
-            type Err = BadPolicy;
-
-            fn from_str(s: &str) -> Result<Self, BadPolicy> {
-                match s {
-                    $($name => Ok(Self::$variant),)+
-                    _ => Err(BadPolicy($err)),
-                }
-            }
-        }
-
-        impl Serialize for $ty {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-                text.parse().map_err(serde::de::Error::custom)
-            }
-        }
-    };
-}
-
-policy_text!(PinPolicy, "a PIN policy is never, once or always",
-    "never" => Never, "once" => Once, "always" => Always);
-policy_text!(TouchPolicy, "a touch policy is never, always or cached",
-    "never" => Never, "always" => Always, "cached" => Cached);
-
-/// An unknown PIN or touch policy name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct BadPolicy(&'static str);
 
 /// Where the PIN comes from when the key needs it.
 ///
@@ -451,7 +306,9 @@ pub struct PivConfig {
     pub serial: Option<u32>,
     /// The slot holding (or to hold) the key.
     pub slot: PivSlot,
-    /// PIN policy for a generated key. Ignored when opening a key.
+    /// PIN policy for a generated key: `never`, `once` or `always` (the
+    /// YubiKey Bio's `match_once` and `match_always` cannot be generated
+    /// through the `yubikey` crate). Ignored when opening a key.
     pub pin_policy: PinPolicy,
     /// Touch policy for a generated key. Ignored when opening a key.
     pub touch_policy: TouchPolicy,
@@ -543,28 +400,6 @@ mod tests {
             PivSlot::SIGNATURE
         );
         assert!(serde_json::from_str::<PivSlot>("\"9b\"").is_err());
-    }
-
-    #[test]
-    fn policies_parse_and_match_yubico_bytes() {
-        for p in [PinPolicy::Never, PinPolicy::Once, PinPolicy::Always] {
-            assert_eq!(p.as_str().parse::<PinPolicy>().unwrap(), p);
-            assert_eq!(PinPolicy::from_yubikey(p.to_yubikey()), Some(p));
-            assert_eq!(PinPolicy::from_yubico(u8::from(p.to_yubikey())), Some(p));
-        }
-        for p in [TouchPolicy::Never, TouchPolicy::Always, TouchPolicy::Cached] {
-            assert_eq!(p.as_str().parse::<TouchPolicy>().unwrap(), p);
-            assert_eq!(TouchPolicy::from_yubikey(p.to_yubikey()), Some(p));
-            assert_eq!(TouchPolicy::from_yubico(u8::from(p.to_yubikey())), Some(p));
-        }
-        assert!("sometimes".parse::<PinPolicy>().is_err());
-        assert!("once".parse::<TouchPolicy>().is_err());
-        assert_eq!(PinPolicy::from_yubico(0), None);
-        assert_eq!(TouchPolicy::from_yubico(4), None);
-        assert_eq!(
-            serde_json::to_string(&TouchPolicy::Cached).unwrap(),
-            "\"cached\""
-        );
     }
 
     #[test]

@@ -3,46 +3,8 @@
 use core::fmt;
 
 use super::config::{PinSourceError, PivSlot};
+use crate::attestation::piv::{Firmware, PinPolicy};
 use crate::signature::SignatureFormatError;
-
-/// A YubiKey firmware version, as the PIV applet reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FirmwareVersion {
-    /// Major version.
-    pub major: u8,
-    /// Minor version.
-    pub minor: u8,
-    /// Patch version.
-    pub patch: u8,
-}
-
-impl FirmwareVersion {
-    /// `major.minor.patch`.
-    pub const fn new(major: u8, minor: u8, patch: u8) -> Self {
-        Self {
-            major,
-            minor,
-            patch,
-        }
-    }
-
-    /// PIV attestation (`ATTEST`, slot f9) appeared in firmware 4.3.
-    pub(crate) const ATTESTATION: Self = Self::new(4, 3, 0);
-    /// The factory management key is AES-192 from 5.7, 3DES before.
-    pub(crate) const AES_DEFAULT_MANAGEMENT_KEY: Self = Self::new(5, 7, 0);
-}
-
-impl From<yubikey::Version> for FirmwareVersion {
-    fn from(v: yubikey::Version) -> Self {
-        Self::new(v.major, v.minor, v.patch)
-    }
-}
-
-impl fmt::Display for FirmwareVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
-    }
-}
 
 /// The algorithm of a YubiKey's PIV management key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -111,7 +73,7 @@ pub enum AttestationGap {
     /// Slot f9 holds something that is not a readable certificate.
     UnreadableF9Certificate,
     /// The firmware predates PIV attestation (4.3).
-    Firmware(FirmwareVersion),
+    Firmware(Firmware),
 }
 
 impl fmt::Display for AttestationGap {
@@ -221,6 +183,16 @@ pub enum PivError {
         /// The slot.
         slot: PivSlot,
     },
+    /// The PIN policy asked for cannot be given to a generated key: the
+    /// YubiKey Bio's fingerprint policies are not in the `yubikey` crate.
+    #[error(
+        "PIN policy {policy} cannot be set when generating a key (it needs a YubiKey Bio's \
+         fingerprint); choose never, once or always"
+    )]
+    PinPolicyUnsupported {
+        /// The policy asked for.
+        policy: PinPolicy,
+    },
     /// Generating would destroy the key already in the slot.
     #[error(
         "slot {slot} of YubiKey {serial} already holds a key: choose another slot, or \
@@ -310,7 +282,7 @@ pub enum PivError {
     #[error("YubiKey firmware {version} is not supported: {needed}")]
     UnsupportedFirmware {
         /// The firmware.
-        version: FirmwareVersion,
+        version: Firmware,
         /// What is missing.
         needed: &'static str,
     },
@@ -442,15 +414,20 @@ mod tests {
         );
         let err = PivError::AttestationUnavailable {
             slot: PivSlot::AUTHENTICATION,
-            reason: AttestationGap::Firmware(FirmwareVersion::new(4, 2, 1)),
+            reason: AttestationGap::Firmware(Firmware::new(4, 2, 1)),
         };
         assert!(
             err.to_string()
                 .contains("firmware 4.2.1 predates PIV attestation")
         );
-        assert!(FirmwareVersion::new(5, 4, 3) < FirmwareVersion::AES_DEFAULT_MANAGEMENT_KEY);
-        assert!(FirmwareVersion::new(5, 7, 4) > FirmwareVersion::AES_DEFAULT_MANAGEMENT_KEY);
-        assert!(FirmwareVersion::new(4, 3, 7) > FirmwareVersion::ATTESTATION);
+        let err = PivError::PinPolicyUnsupported {
+            policy: PinPolicy::MatchOnce,
+        };
+        assert!(
+            err.to_string()
+                .starts_with("PIN policy match_once cannot be set"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -7,12 +7,14 @@ use holdfast_proto::{Alg, Jwk, Signer, SignerError, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 use yubikey::YubiKey;
 use yubikey::piv::{self, AlgorithmId};
+use zeroize::Zeroizing;
 
 use super::card::{self, KeyOrigin, SlotKey};
 use super::cert::{self, CertificateObject};
-use super::config::{PinPolicy, PinSource, PivConfig, PivKeyRecord, PivSlot, TouchPolicy};
-use super::error::{AttestationGap, FirmwareVersion, PivError, device_error, is_reset};
+use super::config::{PinSource, PivConfig, PivKeyRecord, PivSlot};
+use super::error::{AttestationGap, PivError, device_error, is_reset};
 use crate::attestation::evidence::{Bytes, PivEvidence};
+use crate::attestation::piv::{Firmware, PinPolicy, TouchPolicy};
 use crate::kind::KeyKind;
 use crate::signature::p256_jws_from_der;
 
@@ -35,15 +37,16 @@ use crate::signature::p256_jws_from_der;
 ///
 /// With PIN policy `once` the PIN is verified before the first signature
 /// and again if the card was reset meanwhile (another program can do that);
-/// with `always`, before every signature. A wrong PIN is never retried:
-/// after one refusal this key reports [`PivError::WrongPin`] without asking
-/// the card, so a stale PIN file cannot block the PIN by itself. The
+/// with `always`, before every signature. A refused PIN is never sent
+/// again: this key reports [`PivError::WrongPin`] without asking the card
+/// until its PIN source yields another PIN, so a stale PIN file cannot block
+/// the PIN by itself. The
 /// `yubikey` crate keeps its own copy of a verified PIN (to re-verify after
 /// a reconnect) for as long as the session lives.
 pub struct PivKey {
     serial: u32,
     slot: PivSlot,
-    firmware: FirmwareVersion,
+    firmware: Firmware,
     jwk: Jwk,
     verifier: VerifyingKey,
     pin_policy: Option<PinPolicy>,
@@ -58,8 +61,9 @@ struct Session {
     pin: PinSource,
     /// The card has accepted the PIN since the last reset.
     pin_verified: bool,
-    /// The PIN was refused (with this many tries left): it is not sent again.
-    pin_refused: Option<u8>,
+    /// The PIN the card refused, and the tries it said were left: that PIN
+    /// is not sent again (a changed PIN file or variable is).
+    pin_refused: Option<(Zeroizing<Vec<u8>>, u8)>,
 }
 
 impl PivKey {
@@ -70,13 +74,19 @@ impl PivKey {
     /// firmware older than 4.3 (which cannot attest the key).
     ///
     /// # Errors
-    /// [`PivError`]: the card could not be opened, the slot is occupied, the
-    /// management key is not known, or the card refused.
+    /// [`PivError`]: a PIN policy the card cannot be given
+    /// ([`PivError::PinPolicyUnsupported`]), the card could not be opened,
+    /// the slot is occupied, the management key is not known, or the card
+    /// refused.
     pub fn generate(config: PivConfig) -> Result<Self, PivError> {
+        // A policy the card cannot be given is refused before the card is
+        // touched.
+        let pin_policy = card::pin_policy_to_yubikey(config.pin_policy)?;
+        let touch_policy = card::touch_policy_to_yubikey(config.touch_policy);
         let mut yubikey = card::open(config.serial)?;
         let serial = yubikey.serial().0;
-        let firmware = FirmwareVersion::from(yubikey.version());
-        if firmware < FirmwareVersion::ATTESTATION {
+        let firmware = card::firmware(&yubikey);
+        if firmware < card::ATTESTATION_FIRMWARE {
             return Err(PivError::UnsupportedFirmware {
                 version: firmware,
                 needed: "PIV attestation (firmware 4.3 or later)",
@@ -93,8 +103,8 @@ impl PivKey {
             &mut yubikey,
             card::slot_id(config.slot)?,
             AlgorithmId::EccP256,
-            config.pin_policy.to_yubikey(),
-            config.touch_policy.to_yubikey(),
+            pin_policy,
+            touch_policy,
         )
         .map_err(|e| device_error("key generation", e))?;
         // Drop the management key authentication (and any verified PIN): a
@@ -159,7 +169,7 @@ impl PivKey {
         })?;
         Ok(Self {
             serial: yubikey.serial().0,
-            firmware: yubikey.version().into(),
+            firmware: card::firmware(&yubikey),
             slot,
             jwk: key.jwk,
             verifier,
@@ -195,7 +205,7 @@ impl PivKey {
     }
 
     /// The YubiKey's firmware version.
-    pub fn firmware(&self) -> FirmwareVersion {
+    pub fn firmware(&self) -> Firmware {
         self.firmware
     }
 
@@ -252,7 +262,7 @@ impl PivKey {
             slot: self.slot,
             reason,
         };
-        if self.firmware < FirmwareVersion::ATTESTATION {
+        if self.firmware < card::ATTESTATION_FIRMWARE {
             return Err(unavailable(AttestationGap::Firmware(self.firmware)));
         }
         if self.origin == Some(KeyOrigin::Imported) {
@@ -357,18 +367,16 @@ impl PivKey {
     fn verify_pin_if_needed(&self, session: &mut Session) -> Result<bool, PivError> {
         let needed = match self.pin_policy {
             Some(PinPolicy::Never) => false,
-            Some(PinPolicy::Always) => true,
+            // A YubiKey Bio's fingerprint policies (as an attestation
+            // certificate states them): this key can only send the PIN, and
+            // the card decides whether it stands in for the fingerprint.
+            Some(PinPolicy::Always | PinPolicy::MatchAlways) => true,
             // Unknown (old firmware, imported key): treat as `once`; a
             // refusal makes `sign_digest` verify and retry.
-            Some(PinPolicy::Once) | None => !session.pin_verified,
+            Some(PinPolicy::Once | PinPolicy::MatchOnce) | None => !session.pin_verified,
         };
         if !needed {
             return Ok(false);
-        }
-        match session.pin_refused {
-            Some(0) => return Err(PivError::PinBlocked),
-            Some(retries) => return Err(PivError::WrongPin { retries }),
-            None => {}
         }
         let Some(pin) = session.pin.read()? else {
             // With an unknown policy the key may need no PIN: try without.
@@ -377,16 +385,24 @@ impl PivKey {
             }
             return Err(PivError::PinRequired { slot: self.slot });
         };
+        match &session.pin_refused {
+            Some((refused, 0)) if *refused == pin => return Err(PivError::PinBlocked),
+            Some((refused, retries)) if *refused == pin => {
+                return Err(PivError::WrongPin { retries: *retries });
+            }
+            _ => {}
+        }
         match with_reconnect(session, |yk| yk.verify_pin(&pin)) {
             Ok(()) => {
                 session.pin_verified = true;
+                session.pin_refused = None;
                 Ok(true)
             }
             Err(e) => {
                 if let yubikey::Error::WrongPin { tries } = e {
-                    session.pin_refused = Some(tries);
+                    session.pin_refused = Some((pin, tries));
                 } else if e == yubikey::Error::PinLocked {
-                    session.pin_refused = Some(0);
+                    session.pin_refused = Some((pin, 0));
                 }
                 Err(device_error("PIN verification", e))
             }

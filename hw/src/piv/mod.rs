@@ -25,9 +25,13 @@ mod config;
 mod error;
 mod key;
 
+/// The attestation verifier's types, re-exported: a key's firmware and
+/// policies are the same values whether the card reports them or its
+/// attestation certificate states them.
+pub use crate::attestation::piv::{Firmware, PinPolicy, PolicyParseError, TouchPolicy};
 pub use config::{
-    BadManagementKey, BadPivSlot, BadPolicy, ManagementKey, PinPolicy, PinSource, PinSourceError,
-    PivConfig, PivKeyRecord, PivSlot, TouchPolicy,
+    BadManagementKey, BadPivSlot, ManagementKey, PinSource, PinSourceError, PivConfig,
+    PivKeyRecord, PivSlot,
 };
-pub use error::{AttestationGap, FirmwareVersion, ManagementKeyAlgorithm, PivError};
+pub use error::{AttestationGap, ManagementKeyAlgorithm, PivError};
 pub use key::PivKey;

@@ -107,12 +107,40 @@ pub enum EnrollError {
     /// A software key came with attestation evidence.
     #[error("software keys have no attestation; send \"attestation\": null")]
     AttestationUnexpected,
-    /// Evidence for this kind cannot be verified by this build.
-    #[error("{kind} attestation verification is not available yet")]
-    AttestationUnavailable {
+    /// This issuer has no trust anchors for this kind's evidence.
+    #[error("{kind} attestation is not configured on this issuer: {hint}")]
+    AttestationNotConfigured {
         /// The kind asked for.
         kind: KeyKind,
+        /// Which setting is missing.
+        hint: &'static str,
     },
+    /// The evidence is not the JSON this kind's evidence is.
+    #[error("the {kind} attestation evidence is malformed: {reason}")]
+    AttestationMalformed {
+        /// The kind asked for.
+        kind: KeyKind,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The evidence was checked and refused.
+    #[error("{kind} attestation refused: {reason}")]
+    AttestationRefused {
+        /// The kind asked for.
+        kind: KeyKind,
+        /// The verifier's name for the failed check (`ek_untrusted`,
+        /// `touch_policy_not_allowed`…).
+        check: &'static str,
+        /// The verifier's message.
+        reason: String,
+    },
+    /// A TPM enrollment used a challenge issued without credential
+    /// activation.
+    #[error(
+        "this challenge was issued without a TPM credential activation: ask for it with \
+         {{\"tpm\": {{\"ek_certificate\", \"ak_public\"}}}} (`holdfast enroll --tpm` does)"
+    )]
+    TpmActivationMissing,
     /// The key is enrolled already, as another device.
     #[error("this key is already enrolled")]
     KeyAlreadyEnrolled,
@@ -165,7 +193,10 @@ impl EnrollError {
             Self::KindNotAccepted { .. } => "kind_not_accepted",
             Self::AttestationRequired { .. } => "attestation_required",
             Self::AttestationUnexpected => "attestation_unexpected",
-            Self::AttestationUnavailable { .. } => "attestation_unavailable",
+            Self::AttestationNotConfigured { .. } => "attestation_not_configured",
+            Self::AttestationMalformed { .. } => "attestation_malformed",
+            Self::AttestationRefused { check, .. } => check,
+            Self::TpmActivationMissing => "tpm_activation_missing",
             Self::KeyAlreadyEnrolled => "key_already_enrolled",
             Self::PrincipalNameInvalid => "principal_name_invalid",
             Self::NoKindsAllowed => "no_kinds_allowed",
@@ -184,7 +215,8 @@ impl EnrollError {
             Self::PrincipalUnavailable
             | Self::KindNotAllowed { .. }
             | Self::KindNotAccepted { .. }
-            | Self::AttestationUnavailable { .. }
+            | Self::AttestationNotConfigured { .. }
+            | Self::AttestationRefused { .. }
             | Self::AlreadyBootstrapped => "access_denied",
             Self::Store(_) => "server_error",
             _ => "invalid_request",
@@ -225,7 +257,20 @@ mod tests {
             EnrollError::KindNotAccepted { kind: KeyKind::Tpm },
             EnrollError::AttestationRequired { kind: KeyKind::Tpm },
             EnrollError::AttestationUnexpected,
-            EnrollError::AttestationUnavailable { kind: KeyKind::Tpm },
+            EnrollError::AttestationNotConfigured {
+                kind: KeyKind::Tpm,
+                hint: "",
+            },
+            EnrollError::AttestationMalformed {
+                kind: KeyKind::Tpm,
+                reason: String::new(),
+            },
+            EnrollError::AttestationRefused {
+                kind: KeyKind::Tpm,
+                check: "ek_untrusted",
+                reason: String::new(),
+            },
+            EnrollError::TpmActivationMissing,
             EnrollError::KeyAlreadyEnrolled,
             EnrollError::PrincipalNameInvalid,
             EnrollError::NoKindsAllowed,

@@ -7,7 +7,7 @@
 //! text, and is audited like any other refusal.
 
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -16,7 +16,7 @@ use holdfast_proto::endpoints::{ENROLL_CHALLENGE_PATH, ENROLL_PATH};
 
 use super::error::ApiError;
 use super::extract::{ClientIp, user_agent};
-use crate::enrollment::{self, EnrollError, EnrollRequest};
+use crate::enrollment::{self, ChallengeRequest, EnrollError, EnrollRequest};
 use crate::issuer::RequestContext;
 use crate::state::AppState;
 
@@ -29,10 +29,53 @@ pub(super) fn routes() -> Router<AppState> {
         .route(ENROLL_PATH, post(enroll))
 }
 
-/// `POST /enroll/challenge` → 200 `{"challenge","expires_in"}`.
-async fn challenge(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let challenge = enrollment::issue_challenge(&state, state.clock.now())?;
-    Ok(no_store(StatusCode::OK, Json(challenge)))
+/// `POST /enroll/challenge` → 200 `{"challenge","expires_in"}`, plus
+/// `"tpm"` (the credential-activation challenge) when the body asks for a
+/// TPM enrollment. No body, or an empty one, is a plain challenge.
+async fn challenge(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let ctx = RequestContext {
+        ip: ip.0,
+        user_agent: user_agent(&headers),
+        now: state.clock.now(),
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let err = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                EnrollError::BodyTooLarge
+            } else {
+                EnrollError::MalformedRequest(rejection.body_text())
+            };
+            enrollment::record_refusal(&state, &err, &ctx);
+            return Err(err.into());
+        }
+    };
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        ChallengeRequest::default()
+    } else {
+        match serde_json::from_slice::<ChallengeRequest>(&body) {
+            Ok(request) => request,
+            Err(e) => {
+                let err = EnrollError::MalformedRequest(
+                    e.to_string().chars().take(MAX_REASON_CHARS).collect(),
+                );
+                enrollment::record_refusal(&state, &err, &ctx);
+                return Err(err.into());
+            }
+        }
+    };
+    match enrollment::issue_challenge(&state, &request, ctx.now) {
+        Ok(challenge) => Ok(no_store(StatusCode::OK, Json(challenge))),
+        Err(err) => {
+            enrollment::record_refusal(&state, &err, &ctx);
+            Err(err.into())
+        }
+    }
 }
 
 /// `POST /enroll` → 201 with the new device, or an RFC 6749 error.
@@ -643,14 +686,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn rejects_tpm_attestation_until_it_can_be_verified() {
+    async fn rejects_tpm_attestation_when_no_tpm_roots_are_configured() {
         let issuer = TestIssuer::new();
         let (_, _, _, mut request) = attempt(&issuer, ALL_KINDS, "tpm").await;
         request["attestation"] = json!({ "format": "tpm2", "ak_cert": "AAAA" });
         let (status, body) = enroll(&issuer, &request).await;
         assert_eq!(
             body["error_description"],
-            "tpm attestation verification is not available yet"
+            "tpm attestation is not configured on this issuer: set attestation.tpm_roots \
+             (HOLDFAST_TPM_ROOTS) to the TPM manufacturers' root CAs"
         );
         assert_refused(
             &issuer,
@@ -659,9 +703,61 @@ mod tests {
             (
                 StatusCode::FORBIDDEN,
                 "access_denied",
-                "attestation_unavailable",
+                "attestation_not_configured",
             ),
         );
+    }
+
+    #[tokio::test]
+    async fn rejects_malformed_yubikey_evidence() {
+        let issuer = TestIssuer::new();
+        let (_, _, _, mut request) = attempt(&issuer, ALL_KINDS, "yubikey").await;
+        request["attestation"] = json!({ "slot_certificate": "not base64!" });
+        let (status, body) = enroll(&issuer, &request).await;
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with("the yubikey attestation evidence is malformed: "),
+            "{body}"
+        );
+        assert_refused(
+            &issuer,
+            0,
+            (status, body),
+            (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "attestation_malformed",
+            ),
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tpm_challenge_without_roots_is_refused_and_audited() {
+        let issuer = TestIssuer::new();
+        let body = Body::from(r#"{"tpm":{"ek_certificate":"MAA","ak_public":"AAE"}}"#);
+        let (status, _, body) = send(&issuer, ENROLL_CHALLENGE_PATH, None, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(body["error"], "access_denied");
+        let last = issuer
+            .state
+            .store
+            .audit_range(0, 1000)
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(last.entry.event, "enrollment_refused");
+        assert_eq!(last.entry.details["check"], "attestation_not_configured");
+    }
+
+    #[tokio::test]
+    async fn a_challenge_body_with_unknown_members_is_refused() {
+        let issuer = TestIssuer::new();
+        let body = Body::from(r#"{"piv":{}}"#);
+        let (status, _, body) = send(&issuer, ENROLL_CHALLENGE_PATH, None, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"], "invalid_request");
     }
 
     #[tokio::test]

@@ -85,7 +85,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OAuthForm<T> {
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::invalid_request(format!("cannot read the body: {e}")))?;
+            .map_err(|e| super::unreadable_body(&e))?;
         // RFC 6749 §3.2: parameters sent without a value are treated as
         // omitted; a repeated parameter is an error.
         let pairs: Vec<(String, String)> = serde_urlencoded_pairs(&bytes)?;

@@ -103,14 +103,30 @@ pub trait Store: Send + Sync + 'static {
         device: &Device,
         now: UnixTime,
     ) -> Result<Redeemed, StoreError>;
-    /// Stores a one-time enrollment challenge until `expires_at`.
+    /// Stores a one-time enrollment challenge until `expires_at`, with the
+    /// context the enrollment flow attaches to it (empty for most kinds; a
+    /// TPM credential-activation record for TPM enrollments). The store does
+    /// not interpret the context.
     fn put_challenge(
         &self,
         challenge_hash: &[u8; 32],
         expires_at: UnixTime,
+        context: &[u8],
     ) -> Result<(), StoreError>;
-    /// Removes a challenge; true if it existed and was unexpired at `now`.
-    fn take_challenge(&self, challenge_hash: &[u8; 32], now: UnixTime) -> Result<bool, StoreError>;
+    /// The context of a challenge that exists and is unexpired at `now`,
+    /// without spending it.
+    fn challenge(
+        &self,
+        challenge_hash: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Removes a challenge; its context if it existed and was unexpired at
+    /// `now`.
+    fn take_challenge(
+        &self,
+        challenge_hash: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
 
     // Sessions and refresh tokens.
     /// Stores a new session and its first refresh token together.
@@ -178,6 +194,69 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes every acknowledged write durable.
     fn flush(&self) -> Result<(), StoreError>;
+
+    // -----------------------------------------------------------------
+    // Admin step-up (issue 7). The rules are `crate::step_up`'s; these
+    // are the atomic pieces it needs.
+    // -----------------------------------------------------------------
+    /// `principal`'s step-up state (the default when nothing is stored).
+    fn step_up_state(&self, principal: &PrincipalId) -> Result<StepUpState, StoreError>;
+    /// Replaces `principal`'s TOTP secret, or removes it (`None`); true if
+    /// one was enrolled before. The spent steps go with the old secret;
+    /// failures and lockout are kept.
+    fn set_totp_secret(
+        &self,
+        principal: &PrincipalId,
+        totp: Option<&StoredTotp>,
+    ) -> Result<bool, StoreError>;
+    /// Atomically spends TOTP time step `step` for `principal`: true (and
+    /// the secret is marked confirmed) if it is later than every step
+    /// spent before; false if it, or a later one, was spent already.
+    fn spend_totp_step(&self, principal: &PrincipalId, step: u64) -> Result<bool, StoreError>;
+    /// Atomically starts a step-up attempt at `now`: refused while locked,
+    /// or when `max_failures` attempts are already counted; otherwise the
+    /// attempt is counted as a failure in advance (so concurrent guesses
+    /// cannot exceed the limit) until [`Self::clear_step_up_failures`].
+    fn begin_step_up_attempt(
+        &self,
+        principal: &PrincipalId,
+        now: UnixTime,
+        max_failures: u32,
+    ) -> Result<StepUpAttempt, StoreError>;
+    /// An attempt failed: if `max_failures` are counted, locks step-up
+    /// until `lock_until` and restarts the count. Returns the state after.
+    fn fail_step_up_attempt(
+        &self,
+        principal: &PrincipalId,
+        max_failures: u32,
+        lock_until: UnixTime,
+    ) -> Result<StepUpState, StoreError>;
+    /// A success or an unlock: no failures, no lockout. True if step-up
+    /// was locked at `now`.
+    fn clear_step_up_failures(
+        &self,
+        principal: &PrincipalId,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Stores `grant` for its session, replacing any earlier one.
+    fn put_step_up_grant(&self, grant: &StepUpGrant) -> Result<(), StoreError>;
+    /// The grant of session `sid`, expired or not.
+    fn step_up_grant(&self, sid: &SessionId) -> Result<Option<StepUpGrant>, StoreError>;
+    /// Stores a one-time step-up challenge under its hash.
+    fn put_step_up_challenge(
+        &self,
+        challenge_hash: &[u8; 32],
+        challenge: &StepUpChallengeRecord,
+    ) -> Result<(), StoreError>;
+    /// Removes a step-up challenge; the record if it existed and was
+    /// unexpired at `now`.
+    fn take_step_up_challenge(
+        &self,
+        challenge_hash: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<Option<StepUpChallengeRecord>, StoreError>;
+    /// Deletes expired step-up grants and challenges; returns how many.
+    fn prune_step_up(&self, now: UnixTime) -> Result<usize, StoreError>;
 }
 
 /// Puts a [`Store`]'s replay cache behind `proto`'s [`holdfast_proto::ReplayGuard`].
@@ -195,6 +274,9 @@ impl holdfast_proto::ReplayGuard for StoreReplayGuard<'_> {
             .map_err(|e| holdfast_proto::ReplayGuardError::Store(e.to_string()))
     }
 }
+
+// Admin step-up records (issue 7).
+pub use records::{StepUpAttempt, StepUpChallengeRecord, StepUpGrant, StepUpState, StoredTotp};
 
 #[cfg(test)]
 mod tests;

@@ -155,3 +155,94 @@ pub struct AuditRecord {
     /// SHA-256 over `prev_hash`, `seq` and the entry (hex).
     pub hash: String,
 }
+
+// ---------------------------------------------------------------------------
+// Admin step-up (issue 7): an admin's factors and lockout, grants bound to a
+// session, one-time challenges. The rules live in `crate::step_up`.
+// ---------------------------------------------------------------------------
+
+/// One admin's step-up state: the TOTP secret (sealed), the last TOTP time
+/// step used, and the consecutive-failure count and lockout.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepUpState {
+    /// The TOTP secret, if one is enrolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<StoredTotp>,
+    /// The latest RFC 6238 time step that granted a step-up: no code of
+    /// this step or an earlier one is accepted again (RFC 6238 §5.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_totp_step: Option<u64>,
+    /// Step-up attempts counted as failed since the last success, unlock or
+    /// lockout (an attempt is counted when it begins).
+    #[serde(default)]
+    pub failures: u32,
+    /// Step-up is refused until this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<UnixTime>,
+}
+
+/// A TOTP secret as stored: sealed with the step-up key, which is kept
+/// outside the store (`admin.totp_key_file`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTotp {
+    /// AES-256-GCM nonce, base64url.
+    pub nonce: String,
+    /// The sealed secret and its tag, base64url.
+    pub sealed: String,
+    /// When it was enrolled.
+    pub enrolled_at: UnixTime,
+    /// A code from it has granted a step-up: until then it does not count
+    /// as the admin's factor (a mis-scanned secret can be replaced).
+    pub confirmed: bool,
+}
+
+impl core::fmt::Debug for StoredTotp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StoredTotp")
+            .field("enrolled_at", &self.enrolled_at)
+            .field("confirmed", &self.confirmed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`super::Store::begin_step_up_attempt`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepUpAttempt {
+    /// Go ahead; this is the `n`th consecutive attempt (already counted as
+    /// a failure until it succeeds).
+    Allowed(u32),
+    /// Locked until this instant.
+    Locked(UnixTime),
+    /// As many attempts as allowed are already under way.
+    Saturated,
+}
+
+/// A step-up: privileged admin actions are allowed to session `sid` until
+/// `expires_at`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepUpGrant {
+    /// The session it belongs to (and only that session).
+    pub sid: crate::model::SessionId,
+    /// The admin who stepped up.
+    pub principal: PrincipalId,
+    /// `totp` or `yubikey`.
+    pub method: String,
+    /// The device that signed, for `yubikey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceId>,
+    /// When.
+    pub granted_at: UnixTime,
+    /// Until when.
+    pub expires_at: UnixTime,
+}
+
+/// A one-time step-up challenge, stored under its SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepUpChallengeRecord {
+    /// The session that asked for it; only a proof for it may answer.
+    pub sid: crate::model::SessionId,
+    /// The admin who asked.
+    pub principal: PrincipalId,
+    /// Expiry.
+    pub expires_at: UnixTime,
+}

@@ -10,6 +10,7 @@ use sled::{Db, Tree};
 
 use super::records::{decode, encode};
 use super::{AuditRecord, Redeemed, RevocationEvent, Rotated, SigningKeyRecord, Store, StoreError};
+use super::{StepUpAttempt, StepUpChallengeRecord, StepUpGrant, StepUpState, StoredTotp};
 use crate::audit::{AuditEntry, chain};
 use crate::model::{
     Device, DeviceId, EnrollmentCode, Principal, PrincipalId, RefreshRecord, Revocation, Session,
@@ -122,6 +123,12 @@ fn secs(bytes: &[u8]) -> Option<UnixTime> {
     Some(UnixTime::from_secs(u64::from_be_bytes(
         bytes.try_into().ok()?,
     )))
+}
+
+/// The context of a stored challenge (expiry ‖ context) if unexpired at `now`.
+fn live_challenge(value: &[u8], now: UnixTime) -> Option<Vec<u8>> {
+    let (expiry, context) = value.split_at_checked(8)?;
+    (secs(expiry)? > now).then(|| context.to_vec())
 }
 
 impl Store for SledStore {
@@ -247,19 +254,35 @@ impl Store for SledStore {
         &self,
         challenge_hash: &[u8; 32],
         expires_at: UnixTime,
+        context: &[u8],
     ) -> Result<(), StoreError> {
+        // Expiry first (8 bytes, big-endian), then the context.
+        let mut value = Vec::with_capacity(8 + context.len());
+        value.extend_from_slice(&expires_at.as_secs().to_be_bytes());
+        value.extend_from_slice(context);
         self.challenges
-            .insert(challenge_hash, &expires_at.as_secs().to_be_bytes())
+            .insert(challenge_hash, value)
             .map_err(backend)?;
         self.durable()
     }
 
-    fn take_challenge(&self, challenge_hash: &[u8; 32], now: UnixTime) -> Result<bool, StoreError> {
+    fn challenge(
+        &self,
+        challenge_hash: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let value = self.challenges.get(challenge_hash).map_err(backend)?;
+        Ok(value.and_then(|v| live_challenge(&v, now)))
+    }
+
+    fn take_challenge(
+        &self,
+        challenge_hash: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let removed = self.challenges.remove(challenge_hash).map_err(backend)?;
         self.durable()?;
-        Ok(removed
-            .and_then(|v| secs(&v))
-            .is_some_and(|expires| expires > now))
+        Ok(removed.and_then(|v| live_challenge(&v, now)))
     }
 
     fn create_session(
@@ -386,7 +409,7 @@ impl Store for SledStore {
         }
         for entry in self.challenges.iter() {
             let (key, value) = entry.map_err(backend)?;
-            if secs(&value).is_none_or(|expiry| expiry <= now) {
+            if live_challenge(&value, now).is_none() {
                 self.challenges.remove(&key).map_err(backend)?;
             }
         }
@@ -480,5 +503,207 @@ impl Store for SledStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(backend)
+    }
+
+    // -----------------------------------------------------------------
+    // Admin step-up (issue 7): trees `step_up` (state by principal id),
+    // `step_up_grants` (by sid) and `step_up_challenges` (by hash).
+    // -----------------------------------------------------------------
+
+    fn step_up_state(&self, principal: &PrincipalId) -> Result<StepUpState, StoreError> {
+        let tree = self.step_up_tree(STEP_UP)?;
+        Ok(self
+            .get(&tree, STEP_UP, principal.as_str().as_bytes())?
+            .unwrap_or_default())
+    }
+
+    fn set_totp_secret(
+        &self,
+        principal: &PrincipalId,
+        totp: Option<&StoredTotp>,
+    ) -> Result<bool, StoreError> {
+        let had = self.update_step_up(principal, |state| {
+            let had = state.totp.is_some();
+            state.totp = totp.cloned();
+            // Steps count per secret: a new secret's codes were never used.
+            state.last_totp_step = None;
+            had
+        })?;
+        self.durable()?;
+        Ok(had)
+    }
+
+    fn spend_totp_step(&self, principal: &PrincipalId, step: u64) -> Result<bool, StoreError> {
+        let spent = self.update_step_up(principal, |state| {
+            if state.last_totp_step.is_some_and(|last| last >= step) {
+                return false;
+            }
+            state.last_totp_step = Some(step);
+            if let Some(totp) = state.totp.as_mut() {
+                totp.confirmed = true;
+            }
+            true
+        })?;
+        self.durable()?;
+        Ok(spent)
+    }
+
+    fn begin_step_up_attempt(
+        &self,
+        principal: &PrincipalId,
+        now: UnixTime,
+        max_failures: u32,
+    ) -> Result<StepUpAttempt, StoreError> {
+        let attempt = self.update_step_up(principal, |state| {
+            if let Some(until) = state.locked_until.filter(|until| *until > now) {
+                return StepUpAttempt::Locked(until);
+            }
+            if state.failures >= max_failures {
+                return StepUpAttempt::Saturated;
+            }
+            state.failures += 1;
+            StepUpAttempt::Allowed(state.failures)
+        })?;
+        self.durable()?;
+        Ok(attempt)
+    }
+
+    fn fail_step_up_attempt(
+        &self,
+        principal: &PrincipalId,
+        max_failures: u32,
+        lock_until: UnixTime,
+    ) -> Result<StepUpState, StoreError> {
+        let state = self.update_step_up(principal, |state| {
+            if state.failures >= max_failures {
+                state.failures = 0;
+                state.locked_until = Some(lock_until);
+            }
+            state.clone()
+        })?;
+        self.durable()?;
+        Ok(state)
+    }
+
+    fn clear_step_up_failures(
+        &self,
+        principal: &PrincipalId,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let was_locked = self.update_step_up(principal, |state| {
+            let locked = state.locked_until.is_some_and(|until| until > now);
+            state.failures = 0;
+            state.locked_until = None;
+            locked
+        })?;
+        self.durable()?;
+        Ok(was_locked)
+    }
+
+    fn put_step_up_grant(&self, grant: &StepUpGrant) -> Result<(), StoreError> {
+        self.step_up_tree(STEP_UP_GRANTS)?
+            .insert(
+                grant.sid.as_str().as_bytes(),
+                encode(STEP_UP_GRANTS, grant)?,
+            )
+            .map_err(backend)?;
+        self.durable()
+    }
+
+    fn step_up_grant(&self, sid: &SessionId) -> Result<Option<StepUpGrant>, StoreError> {
+        let tree = self.step_up_tree(STEP_UP_GRANTS)?;
+        self.get(&tree, STEP_UP_GRANTS, sid.as_str().as_bytes())
+    }
+
+    fn put_step_up_challenge(
+        &self,
+        challenge_hash: &[u8; 32],
+        challenge: &StepUpChallengeRecord,
+    ) -> Result<(), StoreError> {
+        self.step_up_tree(STEP_UP_CHALLENGES)?
+            .insert(challenge_hash, encode(STEP_UP_CHALLENGES, challenge)?)
+            .map_err(backend)?;
+        self.durable()
+    }
+
+    fn take_step_up_challenge(
+        &self,
+        challenge_hash: &[u8; 32],
+        now: UnixTime,
+    ) -> Result<Option<StepUpChallengeRecord>, StoreError> {
+        let removed = self
+            .step_up_tree(STEP_UP_CHALLENGES)?
+            .remove(challenge_hash)
+            .map_err(backend)?;
+        self.durable()?;
+        let Some(raw) = removed else {
+            return Ok(None);
+        };
+        let record: StepUpChallengeRecord = decode(STEP_UP_CHALLENGES, &raw)?;
+        Ok((record.expires_at > now).then_some(record))
+    }
+
+    fn prune_step_up(&self, now: UnixTime) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for name in [STEP_UP_GRANTS, STEP_UP_CHALLENGES] {
+            let tree = self.step_up_tree(name)?;
+            for entry in tree.iter() {
+                let (key, value) = entry.map_err(backend)?;
+                // Both records carry `expires_at`; an unreadable one is
+                // useless and goes too.
+                let expires_at = serde_json::from_slice::<Expiring>(&value)
+                    .map_or(UnixTime::from_secs(0), |r| r.expires_at);
+                if expires_at <= now
+                    && tree
+                        .compare_and_swap(&key, Some(value), None as Option<&[u8]>)
+                        .map_err(backend)?
+                        .is_ok()
+                {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+// Admin step-up (issue 7): tree names and helpers.
+
+const STEP_UP: &str = "step_up";
+const STEP_UP_GRANTS: &str = "step_up_grants";
+const STEP_UP_CHALLENGES: &str = "step_up_challenges";
+
+/// The expiry of a grant or challenge, whatever else it holds.
+#[derive(serde::Deserialize)]
+struct Expiring {
+    expires_at: UnixTime,
+}
+
+impl SledStore {
+    /// A step-up tree. sled hands back the already-open tree after the
+    /// first call, so opening on use costs a map lookup.
+    fn step_up_tree(&self, name: &'static str) -> Result<Tree, StoreError> {
+        self.db.open_tree(name).map_err(backend)
+    }
+
+    /// Atomically reads, changes and writes `principal`'s step-up state;
+    /// returns what `change` returned.
+    fn update_step_up<R>(
+        &self,
+        principal: &PrincipalId,
+        change: impl Fn(&mut StepUpState) -> R,
+    ) -> Result<R, StoreError> {
+        let tree = self.step_up_tree(STEP_UP)?;
+        let key = principal.as_str().as_bytes();
+        tree.transaction(|tx| {
+            let mut state: StepUpState = match tx.get(key)? {
+                Some(raw) => decode(STEP_UP, &raw).map_err(abort)?,
+                None => StepUpState::default(),
+            };
+            let out = change(&mut state);
+            tx.insert(key, encode(STEP_UP, &state).map_err(abort)?)?;
+            Ok(out)
+        })
+        .map_err(tx_error)
     }
 }

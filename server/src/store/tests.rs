@@ -467,26 +467,52 @@ mod conformance {
     // Challenges.
 
     pub(super) fn challenges_are_taken_once(store: &dyn Store) {
-        store.put_challenge(&hash(1), NOW.plus(60)).unwrap();
-        assert!(store.take_challenge(&hash(1), NOW).unwrap());
-        assert!(!store.take_challenge(&hash(1), NOW).unwrap());
-        assert!(!store.take_challenge(&hash(2), NOW).unwrap());
+        store.put_challenge(&hash(1), NOW.plus(60), b"").unwrap();
+        assert_eq!(store.take_challenge(&hash(1), NOW).unwrap(), Some(vec![]));
+        assert_eq!(store.take_challenge(&hash(1), NOW).unwrap(), None);
+        assert_eq!(store.take_challenge(&hash(2), NOW).unwrap(), None);
+    }
+
+    pub(super) fn challenge_context_is_kept_and_peeking_does_not_spend(store: &dyn Store) {
+        store
+            .put_challenge(&hash(1), NOW.plus(60), b"tpm activation")
+            .unwrap();
+        assert_eq!(
+            store.challenge(&hash(1), NOW).unwrap().as_deref(),
+            Some(&b"tpm activation"[..])
+        );
+        assert_eq!(store.challenge(&hash(1), NOW.plus(60)).unwrap(), None);
+        assert_eq!(
+            store.take_challenge(&hash(1), NOW).unwrap().as_deref(),
+            Some(&b"tpm activation"[..])
+        );
+        assert_eq!(store.challenge(&hash(1), NOW).unwrap(), None);
     }
 
     pub(super) fn expired_challenges_are_refused(store: &dyn Store) {
-        store.put_challenge(&hash(1), NOW.minus(1)).unwrap();
-        store.put_challenge(&hash(2), NOW).unwrap();
-        assert!(!store.take_challenge(&hash(1), NOW).unwrap());
-        assert!(!store.take_challenge(&hash(2), NOW).unwrap());
+        store.put_challenge(&hash(1), NOW.minus(1), b"").unwrap();
+        store.put_challenge(&hash(2), NOW, b"").unwrap();
+        assert_eq!(store.challenge(&hash(1), NOW).unwrap(), None);
+        assert_eq!(store.take_challenge(&hash(1), NOW).unwrap(), None);
+        assert_eq!(store.take_challenge(&hash(2), NOW).unwrap(), None);
         // Taking removed them, even though they were refused.
-        assert!(!store.take_challenge(&hash(1), NOW.minus(100)).unwrap());
-        assert!(!store.take_challenge(&hash(2), NOW.minus(100)).unwrap());
+        assert_eq!(
+            store.take_challenge(&hash(1), NOW.minus(100)).unwrap(),
+            None
+        );
+        assert_eq!(
+            store.take_challenge(&hash(2), NOW.minus(100)).unwrap(),
+            None
+        );
     }
 
     pub(super) fn pruning_keeps_live_challenges(store: &dyn Store) {
-        store.put_challenge(&hash(1), NOW.plus(60)).unwrap();
+        store.put_challenge(&hash(1), NOW.plus(60), b"ctx").unwrap();
         store.prune_replay(NOW).unwrap();
-        assert!(store.take_challenge(&hash(1), NOW).unwrap());
+        assert_eq!(
+            store.take_challenge(&hash(1), NOW).unwrap().as_deref(),
+            Some(&b"ctx"[..])
+        );
     }
 
     // Sessions and refresh tokens.
@@ -964,6 +990,7 @@ macro_rules! store_conformance {
             concurrent_redemptions_enroll_once,
             devices_update,
             challenges_are_taken_once,
+            challenge_context_is_kept_and_peeking_does_not_spend,
             expired_challenges_are_refused,
             pruning_keeps_live_challenges,
             sessions_round_trip,
@@ -1044,7 +1071,9 @@ fn sled_state_survives_restart() {
                 .unwrap(),
             Freshness::Fresh
         );
-        store.put_challenge(&hash(30), NOW.plus(60)).unwrap();
+        store
+            .put_challenge(&hash(30), NOW.plus(60), b"ctx")
+            .unwrap();
         store.put_signing_key(&signing_key("kid-1", NOW)).unwrap();
         first_revocation = store
             .append_revocation(revocation("session", s.id.as_str(), NOW.plus(1)))
@@ -1089,7 +1118,10 @@ fn sled_state_survives_restart() {
             .unwrap(),
         Freshness::Replayed
     );
-    assert!(store.take_challenge(&hash(30), NOW).unwrap());
+    assert_eq!(
+        store.take_challenge(&hash(30), NOW).unwrap().as_deref(),
+        Some(&b"ctx"[..])
+    );
     assert_eq!(store.signing_keys().unwrap().len(), 1);
     assert_eq!(
         store.revocations_since(0, 10).unwrap(),
@@ -1258,4 +1290,294 @@ fn undecodable_records_are_corrupt() {
         records::decode::<RefreshRecord>("refresh_tokens", bad_id),
         Err(StoreError::Corrupt { .. })
     ));
+}
+
+// ---------------------------------------------------------------------------
+// Admin step-up (issue 7): the conformance cases of the step-up methods,
+// run for every implementation like the suite above.
+
+mod step_up_conformance {
+    use super::*;
+    use crate::store::{StepUpAttempt, StepUpChallengeRecord, StepUpGrant, StoredTotp};
+
+    fn totp(tag: &str) -> StoredTotp {
+        StoredTotp {
+            nonce: format!("nonce-{tag}"),
+            sealed: format!("sealed-{tag}"),
+            enrolled_at: NOW,
+            confirmed: false,
+        }
+    }
+
+    fn grant(sid: &SessionId, owner: &PrincipalId, expires_at: UnixTime) -> StepUpGrant {
+        StepUpGrant {
+            sid: sid.clone(),
+            principal: owner.clone(),
+            method: "totp".to_owned(),
+            device: None,
+            granted_at: NOW,
+            expires_at,
+        }
+    }
+
+    fn challenge(owner: &PrincipalId, expires_at: UnixTime) -> StepUpChallengeRecord {
+        StepUpChallengeRecord {
+            sid: SessionId::generate(),
+            principal: owner.clone(),
+            expires_at,
+        }
+    }
+
+    pub(super) fn state_defaults_and_totp_secret(store: &dyn Store) {
+        let alice = PrincipalId::generate();
+        let bob = PrincipalId::generate();
+        assert_eq!(store.step_up_state(&alice).unwrap(), Default::default());
+        assert!(!store.set_totp_secret(&alice, Some(&totp("a1"))).unwrap());
+        assert!(store.set_totp_secret(&alice, Some(&totp("a2"))).unwrap());
+        let state = store.step_up_state(&alice).unwrap();
+        assert_eq!(state.totp, Some(totp("a2")));
+        // Debug never shows the sealed secret.
+        assert!(!format!("{state:?}").contains("sealed-a2"), "{state:?}");
+        // Another principal's state is its own.
+        assert_eq!(store.step_up_state(&bob).unwrap(), Default::default());
+        // Failures survive a secret change; a reset removes only the secret.
+        assert_eq!(
+            store.begin_step_up_attempt(&alice, NOW, 3).unwrap(),
+            StepUpAttempt::Allowed(1)
+        );
+        assert!(store.set_totp_secret(&alice, None).unwrap());
+        assert!(!store.set_totp_secret(&alice, None).unwrap());
+        let state = store.step_up_state(&alice).unwrap();
+        assert_eq!((state.totp, state.failures), (None, 1));
+    }
+
+    pub(super) fn totp_steps_are_spent_once_and_in_order(store: &dyn Store) {
+        let alice = PrincipalId::generate();
+        store.set_totp_secret(&alice, Some(&totp("a"))).unwrap();
+        assert!(store.spend_totp_step(&alice, 10).unwrap());
+        let state = store.step_up_state(&alice).unwrap();
+        assert_eq!(state.last_totp_step, Some(10));
+        assert!(
+            state.totp.unwrap().confirmed,
+            "a spent step confirms the secret"
+        );
+        assert!(!store.spend_totp_step(&alice, 10).unwrap(), "same step");
+        assert!(!store.spend_totp_step(&alice, 9).unwrap(), "earlier step");
+        assert!(store.spend_totp_step(&alice, 11).unwrap());
+        // Steps are per principal, and per secret.
+        assert!(store.spend_totp_step(&PrincipalId::generate(), 11).unwrap());
+        store.set_totp_secret(&alice, Some(&totp("b"))).unwrap();
+        assert_eq!(store.step_up_state(&alice).unwrap().last_totp_step, None);
+        assert!(store.spend_totp_step(&alice, 11).unwrap());
+    }
+
+    pub(super) fn attempts_lock_after_the_limit_and_clear(store: &dyn Store) {
+        let alice = PrincipalId::generate();
+        let until = NOW.plus(900);
+        for n in 1..=2 {
+            assert_eq!(
+                store.begin_step_up_attempt(&alice, NOW, 3).unwrap(),
+                StepUpAttempt::Allowed(n)
+            );
+            let after = store.fail_step_up_attempt(&alice, 3, until).unwrap();
+            assert_eq!((after.failures, after.locked_until), (n, None));
+        }
+        assert_eq!(
+            store.begin_step_up_attempt(&alice, NOW, 3).unwrap(),
+            StepUpAttempt::Allowed(3)
+        );
+        let after = store.fail_step_up_attempt(&alice, 3, until).unwrap();
+        assert_eq!((after.failures, after.locked_until), (0, Some(until)));
+        assert_eq!(
+            store
+                .begin_step_up_attempt(&alice, NOW.plus(899), 3)
+                .unwrap(),
+            StepUpAttempt::Locked(until)
+        );
+        // The lock ends on its own; the count starts again.
+        assert_eq!(
+            store.begin_step_up_attempt(&alice, until, 3).unwrap(),
+            StepUpAttempt::Allowed(1)
+        );
+        // A success (or an unlock) clears everything.
+        assert!(!store.clear_step_up_failures(&alice, until).unwrap());
+        assert_eq!(store.step_up_state(&alice).unwrap(), Default::default());
+        // Unlocking a locked principal says it was locked.
+        for _ in 0..3 {
+            store.begin_step_up_attempt(&alice, NOW, 3).unwrap();
+        }
+        store.fail_step_up_attempt(&alice, 3, until).unwrap();
+        assert!(store.clear_step_up_failures(&alice, NOW).unwrap());
+        assert_eq!(
+            store.begin_step_up_attempt(&alice, NOW, 3).unwrap(),
+            StepUpAttempt::Allowed(1)
+        );
+    }
+
+    pub(super) fn attempts_under_way_cannot_exceed_the_limit(store: &dyn Store) {
+        let alice = PrincipalId::generate();
+        let outcomes: Vec<StepUpAttempt> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| store.begin_step_up_attempt(&alice, NOW, 3).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let allowed = outcomes
+            .iter()
+            .filter(|o| matches!(o, StepUpAttempt::Allowed(_)))
+            .count();
+        assert_eq!(allowed, 3, "{outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, StepUpAttempt::Allowed(_) | StepUpAttempt::Saturated)),
+            "{outcomes:?}"
+        );
+    }
+
+    pub(super) fn grants_belong_to_one_session(store: &dyn Store) {
+        let alice = PrincipalId::generate();
+        let (s1, s2) = (SessionId::generate(), SessionId::generate());
+        assert_eq!(store.step_up_grant(&s1).unwrap(), None);
+        store
+            .put_step_up_grant(&grant(&s1, &alice, NOW.plus(300)))
+            .unwrap();
+        assert_eq!(
+            store.step_up_grant(&s1).unwrap(),
+            Some(grant(&s1, &alice, NOW.plus(300)))
+        );
+        assert_eq!(store.step_up_grant(&s2).unwrap(), None);
+        // A new grant replaces the old one.
+        store
+            .put_step_up_grant(&grant(&s1, &alice, NOW.plus(600)))
+            .unwrap();
+        assert_eq!(
+            store.step_up_grant(&s1).unwrap().unwrap().expires_at,
+            NOW.plus(600)
+        );
+    }
+
+    pub(super) fn step_up_challenges_are_taken_once(store: &dyn Store) {
+        let alice = PrincipalId::generate();
+        let live = challenge(&alice, NOW.plus(120));
+        store.put_step_up_challenge(&hash(1), &live).unwrap();
+        assert_eq!(
+            store.take_step_up_challenge(&hash(1), NOW).unwrap(),
+            Some(live)
+        );
+        assert_eq!(store.take_step_up_challenge(&hash(1), NOW).unwrap(), None);
+        assert_eq!(store.take_step_up_challenge(&hash(2), NOW).unwrap(), None);
+        // An expired one is refused, and gone.
+        store
+            .put_step_up_challenge(&hash(3), &challenge(&alice, NOW))
+            .unwrap();
+        assert_eq!(store.take_step_up_challenge(&hash(3), NOW).unwrap(), None);
+        assert_eq!(
+            store
+                .take_step_up_challenge(&hash(3), NOW.minus(10))
+                .unwrap(),
+            None
+        );
+        // Enrollment challenges and step-up challenges do not mix.
+        store
+            .put_step_up_challenge(&hash(4), &challenge(&alice, NOW.plus(120)))
+            .unwrap();
+        assert_eq!(store.take_challenge(&hash(4), NOW).unwrap(), None);
+        assert!(
+            store
+                .take_step_up_challenge(&hash(4), NOW)
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    pub(super) fn step_up_pruning_removes_only_expired(store: &dyn Store) {
+        let alice = PrincipalId::generate();
+        let (old, live) = (SessionId::generate(), SessionId::generate());
+        store.put_step_up_grant(&grant(&old, &alice, NOW)).unwrap();
+        store
+            .put_step_up_grant(&grant(&live, &alice, NOW.plus(1)))
+            .unwrap();
+        store
+            .put_step_up_challenge(&hash(1), &challenge(&alice, NOW))
+            .unwrap();
+        store
+            .put_step_up_challenge(&hash(2), &challenge(&alice, NOW.plus(1)))
+            .unwrap();
+        store.set_totp_secret(&alice, Some(&totp("a"))).unwrap();
+        assert_eq!(store.prune_step_up(NOW).unwrap(), 2);
+        assert_eq!(store.step_up_grant(&old).unwrap(), None);
+        assert!(store.step_up_grant(&live).unwrap().is_some());
+        assert!(
+            store
+                .take_step_up_challenge(&hash(2), NOW)
+                .unwrap()
+                .is_some()
+        );
+        // The admin's state is not pruned.
+        assert!(store.step_up_state(&alice).unwrap().totp.is_some());
+        assert_eq!(store.prune_step_up(NOW).unwrap(), 0);
+    }
+}
+
+/// One `#[test]` per step-up conformance case, as `store_conformance!`.
+macro_rules! step_up_store_conformance {
+    ($open:path) => {
+        step_up_store_conformance!(@cases $open;
+            state_defaults_and_totp_secret,
+            totp_steps_are_spent_once_and_in_order,
+            attempts_lock_after_the_limit_and_clear,
+            attempts_under_way_cannot_exceed_the_limit,
+            grants_belong_to_one_session,
+            step_up_challenges_are_taken_once,
+            step_up_pruning_removes_only_expired,
+        );
+    };
+    (@cases $open:path; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let (_guard, store) = $open();
+                $crate::store::tests::step_up_conformance::$case(&*store);
+            }
+        )*
+    };
+}
+
+mod sled_store_step_up {
+    step_up_store_conformance!(super::open_sled);
+}
+
+mod sled_store_step_up_synced {
+    step_up_store_conformance!(super::open_sled_synced);
+}
+
+#[test]
+fn step_up_state_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = PrincipalId::generate();
+    let sid = SessionId::generate();
+    {
+        let store = SledStore::open(dir.path(), true).unwrap();
+        store.begin_step_up_attempt(&alice, NOW, 3).unwrap();
+        assert!(store.spend_totp_step(&alice, 7).unwrap());
+        store
+            .put_step_up_grant(&super::StepUpGrant {
+                sid: sid.clone(),
+                principal: alice.clone(),
+                method: "yubikey".to_owned(),
+                device: Some(DeviceId::generate()),
+                granted_at: NOW,
+                expires_at: NOW.plus(300),
+            })
+            .unwrap();
+    }
+    let store = crate::testing::reopen_store(dir.path(), true);
+    let state = store.step_up_state(&alice).unwrap();
+    assert_eq!((state.failures, state.last_totp_step), (1, Some(7)));
+    assert!(!store.spend_totp_step(&alice, 7).unwrap());
+    assert_eq!(
+        store.step_up_grant(&sid).unwrap().unwrap().method,
+        "yubikey"
+    );
 }

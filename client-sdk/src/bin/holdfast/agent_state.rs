@@ -1,8 +1,8 @@
 //! The agent's state: which issuer, which device identity, which key. One
 //! JSON file, `agent.json`, in the agent directory (mode 0700, the file
 //! 0600, replaced atomically). It holds no secret: the private key stays in
-//! its own file (or, later, in the TPM or on the YubiKey), named by
-//! `key_file`.
+//! its own file (`key_file`), in the TPM (`key_file` is then its wrapped
+//! blob, usable only by that TPM) or on the YubiKey.
 //!
 //! The directory is, in order: `--agent-dir`, `$HOLDFAST_AGENT_DIR`,
 //! `$XDG_CONFIG_HOME/holdfast`, `$HOME/.config/holdfast`. Finding it is a
@@ -22,6 +22,8 @@ use serde::{Deserialize, Serialize};
 pub(crate) const STATE_FILE: &str = "agent.json";
 /// The default software key file's name inside the agent directory.
 pub(crate) const DEFAULT_KEY_FILE: &str = "device.pem";
+/// The default TPM key blob's name inside the agent directory.
+pub(crate) const DEFAULT_TPM_KEY_FILE: &str = "device.tpmkey";
 
 /// An enrolled device identity, as saved by `holdfast enroll`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,10 +39,39 @@ pub(crate) struct AgentState {
     /// Where the key lives.
     #[serde(with = "kind_name")]
     pub(crate) kind: KeyKind,
-    /// The software key file.
+    /// The key file: the PKCS#8 file of a software key, the wrapped blob of
+    /// a TPM key; empty for a YubiKey.
+    #[serde(default)]
     pub(crate) key_file: PathBuf,
     /// The enrolled key's RFC 7638 thumbprint.
     pub(crate) jkt: Jkt,
+    /// For a TPM key: where the TPM is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) tpm: Option<TpmLocation>,
+    /// For a YubiKey key: which YubiKey, which slot, which key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) yubikey: Option<YubikeyLocation>,
+}
+
+/// Where a TPM key's TPM is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TpmLocation {
+    /// The tpm2-tss TCTI.
+    pub(crate) tcti: String,
+}
+
+/// Where a YubiKey key is, and where its PIN comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct YubikeyLocation {
+    /// Serial number.
+    pub(crate) serial: u32,
+    /// PIV slot, e.g. `9a`.
+    pub(crate) slot: String,
+    /// A file with the PIN; without it, `$HOLDFAST_PIV_PIN`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pin_file: Option<PathBuf>,
 }
 
 /// Why the agent state could not be found, read or written.
@@ -242,6 +273,8 @@ mod tests {
             principal_id: "p-Xb2m9Qe0Rk1Lc3Tz8Wq4Nv".into(),
             kind: KeyKind::Software,
             key_file,
+            tpm: None,
+            yubikey: None,
             jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
                 .parse()
                 .unwrap(),

@@ -248,23 +248,51 @@ pub(crate) struct EnrollArgs {
     /// production issuers refuse it).
     #[arg(long)]
     pub(crate) software: bool,
-    /// A key inside this machine's TPM 2.0 (arrives with issue 6).
+    /// A key inside this machine's TPM 2.0: created in the TPM (it cannot be
+    /// copied out), its wrapped blob saved in the agent directory, and
+    /// attested to the issuer (EK certificate, credential activation,
+    /// TPM2_Certify).
     #[arg(long)]
     pub(crate) tpm: bool,
-    /// A key on a YubiKey's PIV applet (arrives with issue 7).
+    /// A key on a YubiKey's PIV applet: generated on the YubiKey and
+    /// attested with its PIV attestation certificates.
     #[arg(long)]
     pub(crate) yubikey: bool,
-    /// The software key file (default: <agent dir>/device.pem). Created with
-    /// mode 0600 if missing; an existing valid key is reused, anything else
-    /// there is never overwritten.
-    #[arg(long, value_name = "FILE", requires = "software")]
+    /// The key file (default: <agent dir>/device.pem for --software,
+    /// <agent dir>/device.tpmkey for --tpm). Created with mode 0600 if
+    /// missing; an existing valid key is reused, anything else there is never
+    /// overwritten.
+    #[arg(long, value_name = "FILE")]
     pub(crate) key_file: Option<PathBuf>,
-    /// The TPM's TCTI, e.g. device:/dev/tpmrm0 (with --tpm).
+    /// The TPM's TCTI (with --tpm): device:/dev/tpmrm0 (the default, the
+    /// kernel's resource manager), swtpm:host=127.0.0.1,port=2321 (a
+    /// simulator).
     #[arg(long, value_name = "TCTI", requires = "tpm")]
     pub(crate) tpm_tcti: Option<String>,
-    /// The PIV slot, e.g. 9a (with --yubikey).
+    /// The PIV slot for the new key (with --yubikey): 9a (default), 9c, 9d,
+    /// 9e or a retired slot 82-95.
     #[arg(long, value_name = "SLOT", requires = "yubikey")]
     pub(crate) piv_slot: Option<String>,
+    /// The YubiKey's serial number (with --yubikey), when several are
+    /// plugged in.
+    #[arg(long, value_name = "N", requires = "yubikey")]
+    pub(crate) serial: Option<u32>,
+    /// The key's PIN policy (with --yubikey): once (default), always, never.
+    #[arg(long, value_name = "POLICY", requires = "yubikey")]
+    pub(crate) pin_policy: Option<String>,
+    /// The key's touch policy (with --yubikey): never (default: an agent
+    /// signs every request), cached, always (admins: physical presence).
+    #[arg(long, value_name = "POLICY", requires = "yubikey")]
+    pub(crate) touch_policy: Option<String>,
+    /// A file holding the YubiKey PIN (mode 0600; with --yubikey). Without
+    /// it the PIN comes from $HOLDFAST_PIV_PIN. Saved in the agent state so
+    /// later commands find it.
+    #[arg(long, value_name = "FILE", requires = "yubikey")]
+    pub(crate) pin_file: Option<PathBuf>,
+    /// Replace a key already in the PIV slot (with --yubikey). The old key is
+    /// destroyed.
+    #[arg(long, requires = "yubikey")]
+    pub(crate) overwrite_slot: bool,
     /// The device's name at the issuer (default: the host name).
     #[arg(long, value_name = "NAME")]
     pub(crate) name: Option<String>,
@@ -318,6 +346,15 @@ pub(crate) struct AdminArgs {
     /// Print the server's JSON instead of tables (for scripts).
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    /// Step up with this TOTP code (from your authenticator app) before the
+    /// command. Privileged actions need it: revoke-all, keys rotate, admin
+    /// enrollment codes, revoking an admin, unlocking another admin.
+    #[arg(long, global = true, value_name = "CODE")]
+    pub(crate) totp: Option<String>,
+    /// Step up with a signature by this agent's key before the command: a
+    /// YubiKey whose touch policy is `always` (touch it when it blinks).
+    #[arg(long, global = true)]
+    pub(crate) yubikey: bool,
     #[command(subcommand)]
     pub(crate) command: AdminCommand,
 }
@@ -337,8 +374,8 @@ pub(crate) enum AdminCommand {
     ///
     /// One record at the issuer, pushed to every verifier through the
     /// revocation feed: every device must start a new session. Asks for
-    /// confirmation unless --yes. Needs a recent login (step-up), which a
-    /// holdfast run always has: each run starts a new session.
+    /// confirmation unless --yes. Needs a step-up: add --totp CODE or
+    /// --yubikey.
     RevokeAll(RevokeAllArgs),
     /// Rotate the issuer's token-signing key.
     #[command(subcommand)]
@@ -349,6 +386,45 @@ pub(crate) enum AdminCommand {
     /// Read and check the hash-chained audit log.
     #[command(subcommand)]
     Audit(AdminAuditCommand),
+    /// Step up for privileged actions; enroll TOTP; unlock another admin.
+    ///
+    /// Privileged actions (revoke-all, keys rotate, admin enrollment codes,
+    /// revoking an admin) need a step-up: a TOTP code (--totp CODE) or a
+    /// touch of a YubiKey whose touch policy is `always` (--yubikey, with an
+    /// agent whose key is that YubiKey). A step-up lasts a few minutes and
+    /// belongs to one session, and each holdfast run is a new session: give
+    /// the factor to the privileged command itself, e.g. `holdfast admin keys
+    /// rotate --totp 123456`. At a terminal, a refused action asks for a
+    /// code. `holdfast admin step-up --totp CODE` alone checks a code (and
+    /// confirms a newly enrolled secret). Three failures in a row lock
+    /// step-up for a while: another admin can unlock it (`holdfast admin
+    /// step-up unlock NAME`), or the server host (`holdfastd admin
+    /// unlock-step-up NAME`).
+    StepUp(StepUpArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StepUpArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<StepUpCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StepUpCommand {
+    /// Enroll a TOTP secret and print its otpauth:// URI, once.
+    ///
+    /// Add the URI to an authenticator app. The first factor needs only a
+    /// fresh session (this run's); replacing a confirmed secret, or adding
+    /// TOTP next to a YubiKey factor, needs a step-up (--totp or --yubikey).
+    /// A lost authenticator is reset on the server host: `holdfastd admin
+    /// totp-reset NAME`.
+    TotpEnroll,
+    /// Lift another admin's step-up lockout (needs your own step-up).
+    Unlock {
+        /// The admin (a principal id p-…, or a name).
+        #[arg(value_name = "P")]
+        principal: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -410,6 +486,7 @@ pub(crate) enum AdminPrincipalsCommand {
     /// List principals.
     List,
     /// Disable a principal for good and end its devices' sessions.
+    /// Revoking an admin needs a step-up (--totp CODE or --yubikey).
     Revoke {
         /// The principal id (p-…), or a name.
         #[arg(value_name = "ID")]
@@ -434,7 +511,8 @@ pub(crate) struct RevokeAllArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum AdminKeysCommand {
     /// Retire the active signing key and sign with a new one from now on.
-    /// Tokens signed by the old key stay valid until they expire.
+    /// Tokens signed by the old key stay valid until they expire. Needs a
+    /// step-up (--totp CODE or --yubikey).
     Rotate,
 }
 
@@ -450,7 +528,7 @@ pub(crate) struct CodesCreateArgs {
     #[arg(long, value_name = "P")]
     pub(crate) principal: String,
     /// The principal's roles (an existing principal's must match exactly).
-    /// An admin code needs a recent login (step-up).
+    /// An admin code needs a step-up (--totp CODE or --yubikey).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "ROLE,…")]
     pub(crate) roles: Vec<RoleArg>,
     /// The key kinds the code allows, e.g. tpm,yubikey.

@@ -200,6 +200,15 @@ impl fmt::Display for PinPolicy {
     }
 }
 
+impl FromStr for PinPolicy {
+    type Err = PolicyParseError;
+
+    /// The configuration name ([`PinPolicy::as_str`]).
+    fn from_str(s: &str) -> Result<Self, PolicyParseError> {
+        PolicyParseError::find("PIN", s, &Self::ALL, |policy| policy.as_str())
+    }
+}
+
 /// When the YubiKey asks for a touch before using the key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -241,6 +250,44 @@ impl TouchPolicy {
 impl fmt::Display for TouchPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TouchPolicy {
+    type Err = PolicyParseError;
+
+    /// The configuration name ([`TouchPolicy::as_str`]).
+    fn from_str(s: &str) -> Result<Self, PolicyParseError> {
+        PolicyParseError::find("touch", s, &Self::ALL, |policy| policy.as_str())
+    }
+}
+
+/// A PIN or touch policy name that is not one of the configuration names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} policy {value:?} (expected one of: {expected})")]
+pub struct PolicyParseError {
+    kind: &'static str,
+    value: String,
+    expected: String,
+}
+
+impl PolicyParseError {
+    /// The policy of `all` named `value`, or the error naming them all.
+    fn find<T: Copy>(
+        kind: &'static str,
+        value: &str,
+        all: &[T],
+        name: fn(T) -> &'static str,
+    ) -> Result<T, Self> {
+        all.iter()
+            .copied()
+            .find(|policy| name(*policy) == value)
+            .ok_or_else(|| Self {
+                kind,
+                // The value may come from anywhere: keep messages short.
+                value: value.chars().take(32).collect(),
+                expected: super::policy::list(all.iter().map(|policy| name(*policy))),
+            })
     }
 }
 
@@ -513,6 +560,32 @@ mod tests {
         assert!(err.contains("unknown touch policy 0x04"), "{err}");
         assert!(policies_from_extension(&[2]).is_err());
         assert!(policies_from_extension(&[2, 1, 0]).is_err());
+    }
+
+    #[test]
+    fn policy_names_parse_and_print() {
+        for policy in PinPolicy::ALL {
+            assert_eq!(policy.as_str().parse::<PinPolicy>(), Ok(policy));
+            assert_eq!(policy.to_string(), policy.as_str());
+        }
+        for policy in TouchPolicy::ALL {
+            assert_eq!(policy.as_str().parse::<TouchPolicy>(), Ok(policy));
+            assert_eq!(policy.to_string(), policy.as_str());
+        }
+        let err = "sometimes".parse::<PinPolicy>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown PIN policy \"sometimes\" (expected one of: never, once, always, \
+             match_once, match_always)"
+        );
+        let err = "once".parse::<TouchPolicy>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown touch policy \"once\" (expected one of: never, always, cached)"
+        );
+        for bad in ["", "Once", " once", "default", "match-once"] {
+            assert!(bad.parse::<PinPolicy>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

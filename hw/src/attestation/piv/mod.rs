@@ -86,7 +86,8 @@ pub use attestation::PivAttestation;
 pub use chain::verify_chain;
 pub use error::{CertRole, PivAttestError, PivTrustError};
 pub use extensions::{
-    Firmware, FirmwareParseError, FormFactor, FormFactorKind, PinPolicy, TouchPolicy,
+    Firmware, FirmwareParseError, FormFactor, FormFactorKind, PinPolicy, PolicyParseError,
+    TouchPolicy,
 };
 pub use policy::PivPolicy;
 pub use trust::{

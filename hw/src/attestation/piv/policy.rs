@@ -24,25 +24,70 @@ use super::extensions::{Firmware, PinPolicy, TouchPolicy};
 /// permissive (any anchor of the trust store, any firmware, any policy, FIPS
 /// not required), since the trust store alone decides what is genuine. An
 /// empty list is refused when read, as it would refuse every key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+///
+/// Deserializing reads the keys over [`PivPolicy::default`]; an issuer
+/// whose built-in policy is stricter (admins: touch `always` or `cached`)
+/// reads its table with [`PivPolicy::deserialize_over`], so that a table
+/// setting only `min_firmware` does not quietly allow every touch policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PivPolicy {
     /// Names (subject CN) of the trust anchors a chain may end at; `None`:
     /// any anchor of the [`super::PivTrust`] in use.
-    #[serde(deserialize_with = "non_empty_option")]
     pub anchors: Option<BTreeSet<String>>,
     /// The oldest firmware accepted; `None`: any.
     pub min_firmware: Option<Firmware>,
     /// PIN policies accepted (`never`, `once`, `always`, `match_once`,
     /// `match_always`); default: all.
-    #[serde(deserialize_with = "non_empty")]
     pub pin_policies: BTreeSet<PinPolicy>,
     /// Touch policies accepted (`never`, `always`, `cached`); default: all.
-    #[serde(deserialize_with = "non_empty")]
     pub touch_policies: BTreeSet<TouchPolicy>,
     /// Require the FIPS marker (1.3.6.1.4.1.41482.3.10) on the f9
     /// certificate; default: false.
     pub require_fips: bool,
+}
+
+impl PivPolicy {
+    /// Reads a policy table over `self`: each key given replaces this
+    /// policy's value, each key left out keeps it.
+    ///
+    /// # Errors
+    /// The deserializer's error for an unknown key, a value of the wrong
+    /// type, or an empty list.
+    pub fn deserialize_over<'de, D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        let table = PolicyTable::deserialize(deserializer)?;
+        Ok(Self {
+            anchors: table.anchors.or(self.anchors),
+            min_firmware: table.min_firmware.or(self.min_firmware),
+            pin_policies: table.pin_policies.unwrap_or(self.pin_policies),
+            touch_policies: table.touch_policies.unwrap_or(self.touch_policies),
+            require_fips: table.require_fips.unwrap_or(self.require_fips),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for PivPolicy {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::default().deserialize_over(deserializer)
+    }
+}
+
+/// A policy table as written: `None` for each key left out.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyTable {
+    #[serde(default, deserialize_with = "non_empty_option")]
+    anchors: Option<BTreeSet<String>>,
+    #[serde(default)]
+    min_firmware: Option<Firmware>,
+    #[serde(default, deserialize_with = "non_empty_option")]
+    pin_policies: Option<BTreeSet<PinPolicy>>,
+    #[serde(default, deserialize_with = "non_empty_option")]
+    touch_policies: Option<BTreeSet<TouchPolicy>>,
+    #[serde(default)]
+    require_fips: Option<bool>,
 }
 
 impl Default for PivPolicy {
@@ -65,15 +110,16 @@ where
     let set = BTreeSet::<T>::deserialize(deserializer)?;
     if set.is_empty() {
         return Err(serde::de::Error::custom(
-            "an empty list would refuse every key; leave the key out to allow all",
+            "an empty list would refuse every key; leave the key out for the default",
         ));
     }
     Ok(set)
 }
 
-fn non_empty_option<'de, D>(deserializer: D) -> Result<Option<BTreeSet<String>>, D::Error>
+fn non_empty_option<'de, D, T>(deserializer: D) -> Result<Option<BTreeSet<T>>, D::Error>
 where
     D: Deserializer<'de>,
+    T: Deserialize<'de> + Ord,
 {
     non_empty(deserializer).map(Some)
 }
@@ -142,6 +188,26 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<PivPolicy>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_table_read_over_a_policy_keeps_what_it_leaves_out() {
+        let admin = PivPolicy {
+            touch_policies: BTreeSet::from([TouchPolicy::Always, TouchPolicy::Cached]),
+            ..PivPolicy::default()
+        };
+        let mut json = serde_json::Deserializer::from_str(r#"{"min_firmware": "5.4.0"}"#);
+        let read = admin.clone().deserialize_over(&mut json).unwrap();
+        assert_eq!(read.min_firmware, Some(Firmware::new(5, 4, 0)));
+        assert_eq!(read.touch_policies, admin.touch_policies);
+        assert_eq!(read.pin_policies, admin.pin_policies);
+
+        let mut json = serde_json::Deserializer::from_str(r#"{"touch_policies": ["always"]}"#);
+        let read = admin.clone().deserialize_over(&mut json).unwrap();
+        assert_eq!(read.touch_policies, BTreeSet::from([TouchPolicy::Always]));
+
+        let mut json = serde_json::Deserializer::from_str(r#"{"touch_policies": []}"#);
+        assert!(admin.deserialize_over(&mut json).is_err());
     }
 
     #[test]

@@ -25,7 +25,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AdminJson<T> {
             .is_some_and(|v| v.starts_with("application/json"));
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::invalid_request(format!("cannot read the body: {e}")))?;
+            .map_err(|e| crate::http::unreadable_body(&e))?;
         let body: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
         if !bytes.is_empty() && !is_json {
             return Err(ApiError::invalid_request(

@@ -1,7 +1,8 @@
 //! The admin API under `/admin` (JSON in and out). Every handler takes an
 //! [`AdminCaller`], so nothing here runs unless the request passed the
 //! admin checks (allowlisted network, DPoP-bound admin token, proof for this
-//! request); privileged actions also need a [`StepUp`]. Every change is
+//! request); privileged actions also need a step-up of the session
+//! ([`crate::step_up`]). Every change is
 //! audited with the admin's principal id and address; reads are not.
 //!
 //! `docs/api.md` lists each endpoint's request, response and errors.
@@ -27,7 +28,6 @@ use holdfast_proto::UnixTime;
 use holdfast_proto::endpoints::ADMIN_PREFIX;
 
 pub use auth::AdminCaller;
-pub use step_up::{RecentSession, StepUp, StepUpRequired};
 
 use crate::audit::AuditEntry;
 use crate::http::error::ApiError;
@@ -49,6 +49,13 @@ pub(super) fn routes() -> Router<AppState> {
         .route(&at("/revoke-all"), post(sessions::revoke_all))
         .route(&at("/keys/rotate"), post(keys::rotate))
         .route(&at("/enrollment-codes"), post(codes::create))
+        .route(&at("/step-up"), post(step_up::step_up))
+        .route(&at("/step-up/challenge"), post(step_up::challenge))
+        .route(&at("/step-up/totp"), post(step_up::enroll_totp))
+        .route(
+            &at("/principals/{id}/step-up/unlock"),
+            post(step_up::unlock),
+        )
         .route(&at("/audit"), get(audit_log::range))
         .route(&at("/audit/verify"), get(audit_log::verify))
         .route_layer(middleware::map_response(no_store))

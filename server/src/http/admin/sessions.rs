@@ -62,7 +62,8 @@ pub(super) async fn revoke(
 }
 
 /// `POST /admin/revoke-all` (step-up) → `RevocationEvent`: every session
-/// begun before `before` is dead, the caller's own included.
+/// begun before `before` (default: now), or in its second, is dead, the
+/// caller's own included.
 pub(super) async fn revoke_all(
     State(state): State<AppState>,
     caller: AdminCaller,
@@ -81,5 +82,24 @@ pub(super) async fn revoke_all(
     let note: Option<String> = body
         .reason
         .map(|r| r.chars().take(MAX_REASON_CHARS).collect());
-    revoke_for(&state, &caller, &Target::AllBefore(before), note.as_deref())
+    let event = revoke_for(&state, &caller, &Target::AllBefore(before), note.as_deref())?;
+    // Times are whole seconds and "before" is strict: the sessions that
+    // began in the very second of `before` would survive "revoke
+    // everything", so they are revoked one by one (verifiers learn them as
+    // session revocations). Sessions begun after this call stay alive.
+    let same_second = state
+        .store
+        .sessions()
+        .map_err(ApiError::from)?
+        .into_iter()
+        .filter(|s| s.revoked.is_none() && s.created_at == before);
+    for session in same_second {
+        let _session_event = revoke_for(
+            &state,
+            &caller,
+            &Target::Session(session.id),
+            note.as_deref(),
+        )?;
+    }
+    Ok(event)
 }

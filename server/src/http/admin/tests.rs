@@ -149,6 +149,40 @@ fn admin_with_session_age(issuer: &TestIssuer, age: u64) -> TestDevice {
     admin
 }
 
+/// `caller` enrolls a TOTP secret; returns the `otpauth://` URI.
+async fn enroll_totp(issuer: &TestIssuer, caller: &TestDevice) -> String {
+    let (status, _, body) = send(
+        issuer,
+        call(issuer, caller, "POST", "/admin/step-up/totp", None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["otpauth_uri"].as_str().unwrap().to_owned()
+}
+
+/// `caller` steps up with `code`.
+async fn totp_step_up(issuer: &TestIssuer, caller: &TestDevice, code: &str) -> Answer {
+    let body = json!({ "method": "totp", "code": code });
+    send(
+        issuer,
+        call(issuer, caller, "POST", "/admin/step-up", Some(&body)),
+    )
+    .await
+}
+
+/// What the authenticator app shows for `uri` now.
+fn code_now(issuer: &TestIssuer, uri: &str) -> String {
+    crate::step_up::totp::code_for_uri(uri, issuer.now()).unwrap()
+}
+
+/// Enrolls TOTP for `caller` and steps up its session with it.
+async fn stepped_up(issuer: &TestIssuer, caller: &TestDevice) -> String {
+    let uri = enroll_totp(issuer, caller).await;
+    let (status, _, body) = totp_step_up(issuer, caller, &code_now(issuer, &uri)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    uri
+}
+
 #[tokio::test]
 async fn admin_lists_devices() {
     let issuer = TestIssuer::new();
@@ -520,24 +554,43 @@ async fn rejects_token_of_revoked_session() {
 #[tokio::test]
 async fn revoke_all_requires_step_up() {
     let issuer = TestIssuer::new();
-    // The session is older than step_up_max_age (300 s), though its token is
-    // fresh (as after a refresh).
-    let mut admin = admin_with_session_age(&issuer, 301);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
+    // A fresh session is no longer enough: without a factor, the answer
+    // says to enroll one.
     let got = send(
         &issuer,
         call(&issuer, &admin, "POST", "/admin/revoke-all", None),
     )
     .await;
     assert_refused(&got, StatusCode::FORBIDDEN, "access_denied");
-    assert_eq!(
-        got.2["error_description"],
-        "step-up required: re-authenticate (new session) within 300 s"
+    let description = got.2["error_description"].as_str().unwrap();
+    assert!(
+        description.starts_with("step-up required: this admin has no step-up factor yet"),
+        "{description}"
     );
+    assert!(description.contains("holdfast admin step-up totp-enroll"));
     assert_audited_refusal(&issuer, "step_up");
     assert_eq!(issuer.state.store.revoke_all_before().unwrap(), None);
 
-    // A new session is a re-authentication.
-    admin.start_session(&issuer);
+    // With a factor enrolled but no step-up yet, it says to step up.
+    let uri = enroll_totp(&issuer, &admin).await;
+    let got = send(
+        &issuer,
+        call(&issuer, &admin, "POST", "/admin/revoke-all", None),
+    )
+    .await;
+    assert_refused(&got, StatusCode::FORBIDDEN, "access_denied");
+    assert!(
+        got.2["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("run `holdfast admin step-up`"),
+        "{}",
+        got.2
+    );
+
+    let (status, _, body) = totp_step_up(&issuer, &admin, &code_now(&issuer, &uri)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let (status, _, body) = send(
         &issuer,
         call(&issuer, &admin, "POST", "/admin/revoke-all", None),
@@ -549,12 +602,20 @@ async fn revoke_all_requires_step_up() {
         issuer.state.store.revoke_all_before().unwrap(),
         Some(issuer.now())
     );
+    // The caller's session began in this very second: it is revoked too.
+    let (status, _, body) = send(
+        &issuer,
+        call(&issuer, &admin, "GET", "/admin/devices", None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }
 
 #[tokio::test]
 async fn revoke_all_takes_an_instant_but_not_a_future_one() {
     let issuer = TestIssuer::new();
     let admin = issuer.enrolled_device("root", &[Role::Admin]);
+    stepped_up(&issuer, &admin).await;
     let future = json!({ "before": issuer.now().as_secs() + 10 });
     let (status, _, body) = send(
         &issuer,
@@ -570,6 +631,15 @@ async fn revoke_all_takes_an_instant_but_not_a_future_one() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["before"], issuer.now().as_secs() - 10);
+    let typo = json!({ "befor": 1 });
+    let (status, _, body) = send(
+        &issuer,
+        call(&issuer, &admin, "POST", "/admin/revoke-all", Some(&typo)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Last: the default instant is now, and sessions of this very second
+    // die too, the caller's own included.
     let with_reason = json!({ "reason": "laptop stolen at the airport" });
     let (status, _, body) = send(
         &issuer,
@@ -586,19 +656,32 @@ async fn revoke_all_takes_an_instant_but_not_a_future_one() {
     let record = last_audit(&issuer, "revocation");
     assert_eq!(record.entry.details["note"], "laptop stolen at the airport");
     assert_eq!(record.entry.details["reason"], "admin");
-    let typo = json!({ "befor": 1 });
     let (status, _, body) = send(
         &issuer,
-        call(&issuer, &admin, "POST", "/admin/revoke-all", Some(&typo)),
+        call(
+            &issuer,
+            &admin,
+            "POST",
+            "/admin/revoke-all",
+            Some(&with_reason),
+        ),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn key_rotation_changes_kid_and_old_tokens_still_verify() {
     let issuer = TestIssuer::new();
     let admin = issuer.enrolled_device("root", &[Role::Admin]);
+    stepped_up(&issuer, &admin).await;
     let old_kid = issuer.state.keyring().active_kid().to_owned();
 
     let (status, _, body) = send(
@@ -640,7 +723,7 @@ async fn key_rotation_changes_kid_and_old_tokens_still_verify() {
 #[tokio::test]
 async fn key_rotation_requires_step_up() {
     let issuer = TestIssuer::new();
-    let admin = admin_with_session_age(&issuer, 400);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
     let old_kid = issuer.state.keyring().active_kid().to_owned();
     let got = send(
         &issuer,
@@ -649,6 +732,8 @@ async fn key_rotation_requires_step_up() {
     .await;
     assert_refused(&got, StatusCode::FORBIDDEN, "access_denied");
     assert_eq!(issuer.state.keyring().active_kid(), old_kid);
+    let record = assert_audited_refusal(&issuer, "step_up");
+    assert_eq!(record.entry.details["action"], "keys_rotate");
 }
 
 #[tokio::test]
@@ -717,7 +802,7 @@ async fn admin_creates_a_device_enrollment_code() {
 #[tokio::test]
 async fn admin_enrollment_code_requires_step_up() {
     let issuer = TestIssuer::new();
-    let mut admin = admin_with_session_age(&issuer, 301);
+    let admin = issuer.enrolled_device("root", &[Role::Admin]);
     let body = json!({ "principal": "carol", "roles": ["admin"] });
     let got = create_code(&issuer, &admin, &body).await;
     assert_refused(&got, StatusCode::FORBIDDEN, "access_denied");
@@ -735,7 +820,7 @@ async fn admin_enrollment_code_requires_step_up() {
     let (status, _, resp) = create_code(&issuer, &admin, &device_code).await;
     assert_eq!(status, StatusCode::OK, "{resp}");
 
-    admin.start_session(&issuer);
+    stepped_up(&issuer, &admin).await;
     let (status, _, resp) = create_code(&issuer, &admin, &body).await;
     assert_eq!(status, StatusCode::OK, "{resp}");
 }
@@ -754,5 +839,637 @@ async fn rejects_bad_enrollment_code_requests() {
         let (status, _, resp) = create_code(&issuer, &admin, &body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {resp}");
         assert_eq!(resp["error"], "invalid_request", "{body} → {resp}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Step-up (issue 7): TOTP and YubiKey factors, lockout and its recovery, and
+// grants bound to one session.
+
+mod step_up {
+    use holdfast_hw::SoftwareKey;
+    use holdfast_proto::{Signer as _, build_step_up_proof};
+
+    use super::*;
+    use crate::model::{AttestationSummary, Device, DeviceId, Principal};
+    use crate::step_up::{MAX_FAILURES, totp_reset, unlock_by_name};
+
+    /// A device of `owner` recorded as `kind`, with attestation details
+    /// `touch_policy` (if any), as YubiKey enrollment will store it.
+    fn device_of(
+        issuer: &TestIssuer,
+        owner: &Principal,
+        kind: KeyKind,
+        touch: Option<&str>,
+    ) -> (SoftwareKey, Device) {
+        let key = SoftwareKey::generate().unwrap();
+        let jwk = key.public_jwk().clone();
+        let mut details = serde_json::Map::new();
+        if let Some(touch) = touch {
+            details.insert("touch_policy".into(), touch.into());
+            details.insert("pin_policy".into(), "once".into());
+        }
+        let device = Device {
+            id: DeviceId::generate(),
+            principal: owner.id.clone(),
+            name: "yubikey".into(),
+            jkt: jwk.thumbprint(),
+            jwk,
+            kind,
+            attestation: AttestationSummary {
+                kind: kind.as_str().into(),
+                details,
+            },
+            state: DeviceState::Active,
+            created_at: issuer.now(),
+            last_seen: None,
+        };
+        issuer.state.store.update_device(&device).unwrap();
+        (key, device)
+    }
+
+    /// `caller` asks for a step-up challenge: `(challenge, sid)`.
+    async fn new_challenge(issuer: &TestIssuer, caller: &TestDevice) -> (String, String) {
+        let (status, _, body) = send(
+            issuer,
+            call(issuer, caller, "POST", "/admin/step-up/challenge", None),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["expires_in"], 120);
+        (
+            body["challenge"].as_str().unwrap().to_owned(),
+            body["sid"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// `caller` presents `proof` for `device`.
+    async fn yubikey_step_up(
+        issuer: &TestIssuer,
+        caller: &TestDevice,
+        device: &DeviceId,
+        proof: &str,
+    ) -> Answer {
+        let body = json!({ "method": "yubikey", "device_id": device, "proof": proof });
+        send(
+            issuer,
+            call(issuer, caller, "POST", "/admin/step-up", Some(&body)),
+        )
+        .await
+    }
+
+    /// A full YubiKey step-up of `caller` with `key` (device `device`).
+    async fn touch(
+        issuer: &TestIssuer,
+        caller: &TestDevice,
+        key: &SoftwareKey,
+        device: &Device,
+    ) -> Answer {
+        let (challenge, sid) = new_challenge(issuer, caller).await;
+        let proof =
+            build_step_up_proof(key, device.jkt.as_str(), &challenge, &sid, issuer.now()).unwrap();
+        yubikey_step_up(issuer, caller, &device.id, &proof).await
+    }
+
+    async fn rotate(issuer: &TestIssuer, caller: &TestDevice) -> Answer {
+        send(
+            issuer,
+            call(issuer, caller, "POST", "/admin/keys/rotate", None),
+        )
+        .await
+    }
+
+    fn assert_denied(got: &Answer, says: &str) {
+        let (status, headers, body) = got;
+        assert_eq!(*status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(body["error"], "access_denied", "{body}");
+        assert!(
+            body["error_description"].as_str().unwrap().contains(says),
+            "expected {says:?} in {body}"
+        );
+        // A factor refused by the step-up endpoint is the handler's own
+        // answer, without a DPoP challenge.
+        assert!(headers.get(header::WWW_AUTHENTICATE).is_none());
+    }
+
+    fn failures(issuer: &TestIssuer, admin: &TestDevice) -> u32 {
+        let state = issuer.state.store.step_up_state(&admin.principal.id);
+        state.unwrap().failures
+    }
+
+    fn metric(issuer: &TestIssuer, line: &str) -> bool {
+        issuer.state.metrics.render().lines().any(|l| l == line)
+    }
+
+    /// Three wrong TOTP codes: returns the URI of the enrolled secret.
+    async fn lock_out(issuer: &TestIssuer, admin: &TestDevice) -> String {
+        let uri = enroll_totp(issuer, admin).await;
+        let right = code_now(issuer, &uri);
+        let wrong = if right == "000000" {
+            "000001"
+        } else {
+            "000000"
+        };
+        for left in ["2 more failures", "1 more failure"] {
+            assert_denied(&totp_step_up(issuer, admin, wrong).await, left);
+        }
+        assert_denied(
+            &totp_step_up(issuer, admin, wrong).await,
+            "step-up is now locked until",
+        );
+        uri
+    }
+
+    #[tokio::test]
+    async fn totp_step_up_grants_this_session_for_the_ttl() {
+        let issuer = TestIssuer::new();
+        let admin = issuer.enrolled_device("root", &[Role::Admin]);
+        let uri = enroll_totp(&issuer, &admin).await;
+        assert!(uri.starts_with("otpauth://totp/Holdfast%20issuer.test:root?secret="));
+        assert!(uri.ends_with("&issuer=Holdfast%20issuer.test&algorithm=SHA1&digits=6&period=30"));
+        let code = code_now(&issuer, &uri);
+        let (status, _, body) = totp_step_up(&issuer, &admin, &code).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body,
+            json!({"method": "totp", "expires_in": 300, "expires_at": issuer.now().as_secs() + 300})
+        );
+        let (status, _, body) = rotate(&issuer, &admin).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        let record = last_audit(&issuer, "step_up_granted");
+        assert_eq!(record.entry.actor, format!("admin:{}", admin.principal.id));
+        assert_eq!(record.entry.details["method"], "totp");
+        assert_eq!(record.entry.details["sid"], admin.session.id.as_str());
+        let enrolled = last_audit(&issuer, "step_up_totp_enrolled");
+        assert_eq!(enrolled.entry.details["authorised_by"], "recent_session");
+        // Neither the secret nor a code is in the log.
+        let secret = uri
+            .split("secret=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap();
+        let log = serde_json::to_string(&issuer.state.store.audit_range(1, 1000).unwrap()).unwrap();
+        assert!(!log.contains(secret) && !log.contains(&code));
+        // Nor in the store in clear.
+        let stored = issuer
+            .state
+            .store
+            .step_up_state(&admin.principal.id)
+            .unwrap();
+        assert!(
+            !serde_json::to_string(&stored.totp)
+                .unwrap()
+                .contains(secret)
+        );
+
+        // The grant ends after step_up_ttl_secs.
+        issuer.clock.advance(301);
+        let mut admin = admin;
+        admin.token = admin.access_token(&issuer, |_| {});
+        let got = rotate(&issuer, &admin).await;
+        assert_refused(&got, StatusCode::FORBIDDEN, "access_denied");
+        assert!(
+            got.2["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with("step-up required: run `holdfast admin step-up`")
+        );
+    }
+
+    #[tokio::test]
+    async fn step_up_is_bound_to_its_session() {
+        let issuer = TestIssuer::new();
+        let mut admin = issuer.enrolled_device("root", &[Role::Admin]);
+        stepped_up(&issuer, &admin).await;
+        let (status, _, body) = rotate(&issuer, &admin).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // Another session of the same admin and device gets nothing.
+        admin.start_session(&issuer);
+        let got = rotate(&issuer, &admin).await;
+        assert_refused(&got, StatusCode::FORBIDDEN, "access_denied");
+    }
+
+    #[tokio::test]
+    async fn refuses_a_reused_totp_code() {
+        let issuer = TestIssuer::new();
+        let admin = issuer.enrolled_device("root", &[Role::Admin]);
+        let uri = stepped_up(&issuer, &admin).await;
+        // The same code again, even within its step: refused and counted.
+        let got = totp_step_up(&issuer, &admin, &code_now(&issuer, &uri)).await;
+        assert_denied(&got, "used already");
+        assert_eq!(failures(&issuer, &admin), 1);
+        let record = last_audit(&issuer, "step_up_failed");
+        assert_eq!(record.entry.details["check"], "totp_reused");
+        // The previous step's code is older still: refused too.
+        let previous = crate::step_up::totp::code_for_uri(&uri, issuer.now().minus(30)).unwrap();
+        if previous != code_now(&issuer, &uri) {
+            assert_denied(
+                &totp_step_up(&issuer, &admin, &previous).await,
+                "used already",
+            );
+        }
+        // The next step's code works.
+        issuer.clock.advance(30);
+        let (status, _, body) = totp_step_up(&issuer, &admin, &code_now(&issuer, &uri)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(failures(&issuer, &admin), 0, "a success resets the count");
+    }
+
+    #[tokio::test]
+    async fn totp_enrollment_bootstrap_and_replacement() {
+        let issuer = TestIssuer::new();
+        // No factor and an old session: enroll nothing.
+        let mut admin = admin_with_session_age(&issuer, 301);
+        let (status, _, body) = send(
+            &issuer,
+            call(&issuer, &admin, "POST", "/admin/step-up/totp", None),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("within 300 s")
+        );
+        // A new session may enroll, and re-enroll while the secret is
+        // unconfirmed (a mis-scanned code can be replaced).
+        admin.start_session(&issuer);
+        let first = enroll_totp(&issuer, &admin).await;
+        let second = enroll_totp(&issuer, &admin).await;
+        assert_ne!(first, second);
+        // The first secret is gone.
+        let stale = code_now(&issuer, &first);
+        if stale != code_now(&issuer, &second) {
+            assert_denied(
+                &totp_step_up(&issuer, &admin, &stale).await,
+                "wrong TOTP code",
+            );
+        }
+        issuer.clock.advance(30);
+        let (status, _, body) = totp_step_up(&issuer, &admin, &code_now(&issuer, &second)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // Confirmed: from a session without a step-up, it cannot be replaced.
+        admin.start_session(&issuer);
+        let (status, _, body) = send(
+            &issuer,
+            call(&issuer, &admin, "POST", "/admin/step-up/totp", None),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("step up first")
+        );
+        // With one, it can.
+        issuer.clock.advance(30);
+        let (status, _, body) = totp_step_up(&issuer, &admin, &code_now(&issuer, &second)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        enroll_totp(&issuer, &admin).await;
+        let record = last_audit(&issuer, "step_up_totp_enrolled");
+        assert_eq!(record.entry.details["authorised_by"], "step_up");
+        assert_eq!(record.entry.details["replaced"], true);
+        // A secret set under a step-up is a factor before its first use:
+        // a fresh session cannot replace it again.
+        admin.start_session(&issuer);
+        let (status, _, body) = send(
+            &issuer,
+            call(&issuer, &admin, "POST", "/admin/step-up/totp", None),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+
+    #[tokio::test]
+    async fn totp_needs_an_enrolled_secret_and_six_digits() {
+        let issuer = TestIssuer::new();
+        let admin = issuer.enrolled_device("root", &[Role::Admin]);
+        let got = totp_step_up(&issuer, &admin, "123456").await;
+        assert_eq!(got.0, StatusCode::BAD_REQUEST, "{}", got.2);
+        assert_eq!(got.2["error"], "invalid_request");
+        assert!(
+            got.2["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("holdfast admin step-up totp-enroll")
+        );
+        enroll_totp(&issuer, &admin).await;
+        for bad in [
+            json!({ "method": "totp", "code": "12345" }),
+            json!({ "method": "totp", "code": "12345a" }),
+            json!({ "method": "totp", "code": "１２３４５６" }),
+            json!({ "method": "sms", "code": "123456" }),
+            json!({ "method": "totp", "code": "123456", "extra": 1 }),
+            json!({ "method": "yubikey", "device_id": "nope", "proof": "x" }),
+            json!({ "code": "123456" }),
+        ] {
+            let (status, _, body) = send(
+                &issuer,
+                call(&issuer, &admin, "POST", "/admin/step-up", Some(&bad)),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad} → {body}");
+            assert_eq!(body["error"], "invalid_request", "{bad} → {body}");
+        }
+        // None of these was a guess: nothing counted.
+        assert_eq!(failures(&issuer, &admin), 0);
+    }
+
+    #[tokio::test]
+    async fn yubikey_with_touch_always_steps_up() {
+        let issuer = TestIssuer::new();
+        let admin = issuer.enrolled_device("root", &[Role::Admin]);
+        let (key, yubikey) = device_of(&issuer, &admin.principal, KeyKind::Yubikey, Some("always"));
+        let (status, _, body) = touch(&issuer, &admin, &key, &yubikey).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["method"], "yubikey");
+        let (status, _, body) = rotate(&issuer, &admin).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let record = last_audit(&issuer, "step_up_granted");
+        assert_eq!(record.entry.details["device_id"], yubikey.id.as_str());
+        // A touch-always YubiKey is a factor: TOTP enrollment now needs a
+        // step-up (this session has one).
+        enroll_totp(&issuer, &admin).await;
+        assert_eq!(
+            last_audit(&issuer, "step_up_totp_enrolled").entry.details["authorised_by"],
+            "step_up"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_session_device_itself_can_be_the_yubikey() {
+        let issuer = TestIssuer::new();
+        let mut admin = issuer.enrolled_device("root", &[Role::Admin]);
+        admin.device.kind = KeyKind::Yubikey;
+        admin.device.attestation.kind = "yubikey".into();
+        admin
+            .device
+            .attestation
+            .details
+            .insert("touch_policy".into(), "always".into());
+        issuer.state.store.update_device(&admin.device).unwrap();
+        // kid may be the device id too.
+        let (challenge, sid) = new_challenge(&issuer, &admin).await;
+        let proof = build_step_up_proof(
+            &admin.key,
+            admin.device.id.as_str(),
+            &challenge,
+            &sid,
+            issuer.now(),
+        )
+        .unwrap();
+        let (status, _, body) = yubikey_step_up(&issuer, &admin, &admin.device.id, &proof).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // The challenge is spent.
+        let again = yubikey_step_up(&issuer, &admin, &admin.device.id, &proof).await;
+        assert_denied(&again, "challenge is unknown");
+    }
+
+    #[tokio::test]
+    async fn refuses_devices_without_touch_always() {
+        let issuer = TestIssuer::new();
+        let admin = issuer.enrolled_device("root", &[Role::Admin]);
+        let other = issuer.enrolled_device("other-admin", &[Role::Admin]);
+        let cases = [
+            (KeyKind::Yubikey, Some("never"), "touch policy is `never`"),
+            (KeyKind::Yubikey, Some("cached"), "touch policy is `cached`"),
+            (KeyKind::Yubikey, None, "shows no touch policy"),
+            (KeyKind::Tpm, Some("always"), "it is a tpm key"),
+            (KeyKind::Software, None, "it is a software key"),
+        ];
+        for (kind, policy, says) in cases {
+            let (key, device) = device_of(&issuer, &admin.principal, kind, policy);
+            let got = touch(&issuer, &admin, &key, &device).await;
+            assert_denied(&got, says);
+            assert_denied(
+                &got,
+                "step-up needs a YubiKey whose attested touch policy is `always`",
+            );
+        }
+        // The admin's own software device.
+        let got = touch(&issuer, &admin, &admin.key, &admin.device).await;
+        assert_denied(&got, "it is a software key");
+        // Another admin's touch-always YubiKey.
+        let (key, theirs) = device_of(&issuer, &other.principal, KeyKind::Yubikey, Some("always"));
+        let got = touch(&issuer, &admin, &key, &theirs).await;
+        assert_denied(&got, "is not an active device of this admin");
+        // A disabled one of its own.
+        let (key, mut disabled) =
+            device_of(&issuer, &admin.principal, KeyKind::Yubikey, Some("always"));
+        disabled.state = DeviceState::Disabled;
+        issuer.state.store.update_device(&disabled).unwrap();
+        assert_denied(
+            &touch(&issuer, &admin, &key, &disabled).await,
+            "not an active device",
+        );
+        // Refused, audited, but nothing was verified: nothing counted.
+        assert_eq!(failures(&issuer, &admin), 0);
+        let record = last_audit(&issuer, "step_up_failed");
+        assert_eq!(record.entry.details["counted"], false);
+        assert!(metric(
+            &issuer,
+            "holdfast_step_up_failed_total{reason=\"device_not_eligible\"} 6"
+        ));
+        let got = rotate(&issuer, &admin).await;
+        assert_refused(&got, StatusCode::FORBIDDEN, "access_denied");
+    }
+
+    #[tokio::test]
+    async fn refuses_yubikey_proofs_that_do_not_hold() {
+        let issuer = TestIssuer::new();
+        let mut admin = issuer.enrolled_device("root", &[Role::Admin]);
+        let (key, yubikey) = device_of(&issuer, &admin.principal, KeyKind::Yubikey, Some("always"));
+        let now = issuer.now();
+        // Signed by another key.
+        let (challenge, sid) = new_challenge(&issuer, &admin).await;
+        let forged =
+            build_step_up_proof(&admin.key, yubikey.jkt.as_str(), &challenge, &sid, now).unwrap();
+        let got = yubikey_step_up(&issuer, &admin, &yubikey.id, &forged).await;
+        assert_denied(&got, "signature is not by the device's enrolled key");
+        // The challenge survived the bad proof: a good one still works.
+        let good = build_step_up_proof(&key, yubikey.jkt.as_str(), &challenge, &sid, now).unwrap();
+        let (status, _, body) = yubikey_step_up(&issuer, &admin, &yubikey.id, &good).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        // A challenge of one session answered from another session.
+        let (challenge, old_sid) = new_challenge(&issuer, &admin).await;
+        admin.start_session(&issuer);
+        let for_old =
+            build_step_up_proof(&key, yubikey.jkt.as_str(), &challenge, &old_sid, now).unwrap();
+        let got = yubikey_step_up(&issuer, &admin, &yubikey.id, &for_old).await;
+        assert_denied(&got, "for another session");
+        let new_sid = admin.session.id.to_string();
+        let moved =
+            build_step_up_proof(&key, yubikey.jkt.as_str(), &challenge, &new_sid, now).unwrap();
+        let got = yubikey_step_up(&issuer, &admin, &yubikey.id, &moved).await;
+        assert_denied(
+            &got,
+            "challenge is unknown, expired, used or another session's",
+        );
+        // Two failures since the last success.
+        assert_denied(&got, "1 more failure locks step-up");
+    }
+
+    #[tokio::test]
+    async fn three_failures_lock_step_up_until_the_lockout_ends() {
+        let issuer = TestIssuer::new();
+        let mut admin = issuer.enrolled_device("root", &[Role::Admin]);
+        let uri = lock_out(&issuer, &admin).await;
+        assert_eq!(MAX_FAILURES, 3);
+        let locked = last_audit(&issuer, "step_up_locked");
+        assert_eq!(
+            locked.entry.details["principal"],
+            admin.principal.id.as_str()
+        );
+        assert_eq!(locked.entry.details["until"], issuer.now().as_secs() + 900);
+        let failed = last_audit(&issuer, "step_up_failed");
+        assert_eq!(failed.entry.details["check"], "totp_mismatch");
+        assert_eq!(failed.entry.details["counted"], true);
+        assert!(metric(
+            &issuer,
+            "holdfast_step_up_failed_total{reason=\"totp_mismatch\"} 3"
+        ));
+        assert!(metric(
+            &issuer,
+            "holdfast_step_up_locked_total{reason=\"totp\"} 1"
+        ));
+
+        // Locked: even the right code is refused, and not checked.
+        let got = totp_step_up(&issuer, &admin, &code_now(&issuer, &uri)).await;
+        assert_denied(&got, "step-up is locked until");
+        assert_denied(&got, "holdfastd admin unlock-step-up NAME");
+        assert!(metric(
+            &issuer,
+            "holdfast_step_up_failed_total{reason=\"locked\"} 1"
+        ));
+        // So is a YubiKey.
+        let (key, yubikey) = device_of(&issuer, &admin.principal, KeyKind::Yubikey, Some("always"));
+        assert_denied(
+            &touch(&issuer, &admin, &key, &yubikey).await,
+            "is locked until",
+        );
+        // And replacing the TOTP secret.
+        let (status, _, body) = send(
+            &issuer,
+            call(&issuer, &admin, "POST", "/admin/step-up/totp", None),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+        // The lockout ends on its own.
+        issuer.clock.advance(899);
+        admin.token = admin.access_token(&issuer, |_| {});
+        assert_denied(
+            &totp_step_up(&issuer, &admin, &code_now(&issuer, &uri)).await,
+            "is locked until",
+        );
+        issuer.clock.advance(1);
+        admin.token = admin.access_token(&issuer, |_| {});
+        let (status, _, body) = totp_step_up(&issuer, &admin, &code_now(&issuer, &uri)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    #[tokio::test]
+    async fn another_admin_with_a_step_up_unlocks() {
+        let issuer = TestIssuer::new();
+        let locked = issuer.enrolled_device("root", &[Role::Admin]);
+        let helper = issuer.enrolled_device("second", &[Role::Admin]);
+        let uri = lock_out(&issuer, &locked).await;
+        let path = format!("/admin/principals/{}/step-up/unlock", locked.principal.id);
+
+        // The helper needs a step-up of its own.
+        let got = send(&issuer, call(&issuer, &helper, "POST", &path, None)).await;
+        assert_refused(&got, StatusCode::FORBIDDEN, "access_denied");
+        stepped_up(&issuer, &helper).await;
+        let (status, _, body) = send(&issuer, call(&issuer, &helper, "POST", &path, None)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body,
+            json!({"principal": locked.principal.id.as_str(), "was_locked": true})
+        );
+        let record = last_audit(&issuer, "step_up_unlocked");
+        assert_eq!(record.entry.actor, format!("admin:{}", helper.principal.id));
+        assert_eq!(
+            record.entry.details["principal"],
+            locked.principal.id.as_str()
+        );
+
+        let (status, _, body) = totp_step_up(&issuer, &locked, &code_now(&issuer, &uri)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        // Nobody unlocks itself, and unknown principals are 404.
+        let own = format!("/admin/principals/{}/step-up/unlock", helper.principal.id);
+        let (status, _, body) = send(&issuer, call(&issuer, &helper, "POST", &own, None)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("ask another admin")
+        );
+        let nobody = "/admin/principals/p-nobody/step-up/unlock";
+        let (status, _, body) = send(&issuer, call(&issuer, &helper, "POST", nobody, None)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
+
+    #[tokio::test]
+    async fn the_server_host_unlocks_and_resets_totp() {
+        let issuer = TestIssuer::new();
+        let mut admin = issuer.enrolled_device("root", &[Role::Admin]);
+        let uri = lock_out(&issuer, &admin).await;
+        let now = issuer.now();
+        assert!(unlock_by_name(&issuer.state, "root", now).unwrap());
+        let record = last_audit(&issuer, "step_up_unlocked");
+        assert_eq!(record.entry.actor, "cli");
+        assert_eq!(record.entry.details["was_locked"], true);
+        assert!(!unlock_by_name(&issuer.state, "root", now).unwrap());
+        assert!(unlock_by_name(&issuer.state, "nobody", now).is_err());
+        let (status, _, body) = totp_step_up(&issuer, &admin, &code_now(&issuer, &uri)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        // The authenticator is lost: the host removes the secret, and the
+        // admin enrolls a new one from a fresh session.
+        assert!(totp_reset(&issuer.state, "root", now).unwrap());
+        assert_eq!(last_audit(&issuer, "step_up_totp_reset").entry.actor, "cli");
+        let got = totp_step_up(&issuer, &admin, "123456").await;
+        assert_eq!(got.2["error"], "invalid_request", "{}", got.2);
+        admin.start_session(&issuer);
+        stepped_up(&issuer, &admin).await;
+    }
+
+    #[tokio::test]
+    async fn disabling_an_admin_requires_step_up() {
+        let issuer = TestIssuer::new();
+        let admin = issuer.enrolled_device("root", &[Role::Admin]);
+        let other = issuer.enrolled_device("second", &[Role::Admin]);
+        let path = format!("/admin/principals/{}/revoke", other.principal.id);
+        let got = send(&issuer, call(&issuer, &admin, "POST", &path, None)).await;
+        assert_refused(&got, StatusCode::FORBIDDEN, "access_denied");
+        let record = assert_audited_refusal(&issuer, "step_up");
+        assert_eq!(record.entry.details["action"], "admin_disabled");
+        let store = issuer.state.store.as_ref();
+        assert!(
+            !store
+                .principal(&other.principal.id)
+                .unwrap()
+                .unwrap()
+                .disabled
+        );
+
+        stepped_up(&issuer, &admin).await;
+        let (status, _, body) = send(&issuer, call(&issuer, &admin, "POST", &path, None)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            store
+                .principal(&other.principal.id)
+                .unwrap()
+                .unwrap()
+                .disabled
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use holdfast_client::{ClientError, DpopClient};
-use holdfast_hw::{KeyKind, SoftwareKey};
+use holdfast_hw::{KeyKind, SoftwareKey, TpmConfig, TpmKey};
 use holdfast_proto::{Signer, SystemClock};
 
 use crate::agent_state::{AgentState, AgentStateError, agent_dir};
@@ -38,35 +38,37 @@ pub(crate) struct Enrolled {
 /// unreadable key or a key that is not the enrolled one.
 pub(crate) fn load(dir: &Path) -> Result<Enrolled, CliError> {
     let state = AgentState::load(dir)?;
-    let key = match state.kind {
-        KeyKind::Software => SoftwareKey::load(&state.key_file)
-            .map_err(|e| CliError::Failed(format!("cannot load the device key: {e}")))?,
-        other => return Err(no_support(other)),
+    let key: Arc<dyn Signer> = match (state.kind, &state.tpm, &state.yubikey) {
+        (KeyKind::Software, _, _) => Arc::new(
+            SoftwareKey::load(&state.key_file)
+                .map_err(|e| CliError::Failed(format!("cannot load the device key: {e}")))?,
+        ),
+        (KeyKind::Tpm, Some(tpm), _) => {
+            let config = TpmConfig::new(tpm.tcti.clone());
+            Arc::new(TpmKey::load(&config, &state.key_file).map_err(|e| {
+                CliError::Failed(format!(
+                    "cannot load the TPM key {} ({}): {e}",
+                    state.key_file.display(),
+                    tpm.tcti
+                ))
+            })?)
+        }
+        (KeyKind::Yubikey, _, Some(location)) => super::yubikey::open(location, &state.jkt)?,
+        (other, _, _) => {
+            return Err(CliError::Failed(format!(
+                "{} names a {other} key without saying where it is: enroll again with --force",
+                dir.join(crate::agent_state::STATE_FILE).display()
+            )));
+        }
     };
     let jkt = key.public_jwk().thumbprint();
     if jkt != state.jkt {
         return Err(CliError::Failed(format!(
-            "{} holds the key {jkt}, but this agent enrolled {}: restore the enrolled key, or enroll again with --force",
-            state.key_file.display(),
+            "the device key is {jkt}, but this agent enrolled {}: restore the enrolled key, or enroll again with --force",
             state.jkt
         )));
     }
-    Ok(Enrolled {
-        state,
-        key: Arc::new(key),
-    })
-}
-
-/// The refusal for a hardware kind this build has no support for (exit 2:
-/// the command line asks for something this binary cannot do).
-pub(crate) fn no_support(kind: KeyKind) -> CliError {
-    CliError::Usage(match kind {
-        KeyKind::Tpm => "TPM keys arrive with TPM support (issue 6); this build has none".into(),
-        KeyKind::Yubikey => {
-            "YubiKey keys arrive with YubiKey support (issue 7); this build has none".into()
-        }
-        other => format!("{other} keys are not supported by this build"),
-    })
+    Ok(Enrolled { state, key })
 }
 
 /// The HTTP client every command uses: a bounded connect time, and a

@@ -1,15 +1,22 @@
 //! `holdfast enroll`: a key, a one-time code, and the saved identity.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use holdfast_client::{ClientError, Enrollment, enroll as enroll_key};
-use holdfast_hw::{KeyKind, SoftwareKey};
-use holdfast_proto::{Clock as _, Signer as _, SystemClock};
+use holdfast_client::evidence::TpmEnrollment;
+use holdfast_client::{
+    ClientError, EnrollRequest, Enrollment, EnrollmentEvidence, NoEvidence, enroll as enroll_key,
+};
+use holdfast_hw::{KeyKind, SoftwareKey, TpmConfig, TpmKey};
+use holdfast_proto::{Clock as _, Signer, SystemClock};
 
-use super::agent::{self, explain, no_support};
+use super::agent::{self, explain};
 use super::table::print_fields;
-use crate::agent_state::{AgentState, AgentStateError, DEFAULT_KEY_FILE, STATE_FILE, create_dir};
+use crate::agent_state::{
+    AgentState, AgentStateError, DEFAULT_KEY_FILE, DEFAULT_TPM_KEY_FILE, STATE_FILE, TpmLocation,
+    YubikeyLocation, create_dir,
+};
 use crate::cli::EnrollArgs;
 use crate::error::CliError;
 
@@ -17,13 +24,7 @@ use crate::error::CliError;
 const FALLBACK_NAME: &str = "device";
 
 pub(crate) fn enroll(args: &EnrollArgs, agent_dir: Option<&Path>) -> Result<ExitCode, CliError> {
-    // The kind first: the hardware kinds fail the same way wherever they run.
-    if args.tpm {
-        return Err(no_support(KeyKind::Tpm));
-    }
-    if args.yubikey {
-        return Err(no_support(KeyKind::Yubikey));
-    }
+    check_kind_flags(args)?;
     let dir = agent::dir(agent_dir)?;
     refuse_if_enrolled(&dir, args.force)?;
     let server = args.server.trim_end_matches('/');
@@ -33,26 +34,21 @@ pub(crate) fn enroll(args: &EnrollArgs, agent_dir: Option<&Path>) -> Result<Exit
         )));
     }
     create_dir(&dir)?;
-    let key_file = args
-        .key_file
-        .clone()
-        .unwrap_or_else(|| dir.join(DEFAULT_KEY_FILE));
-    let key = software_key(&key_file)?;
     let name = args.name.clone().unwrap_or_else(host_name);
+    let mut key = new_key(args, &dir)?;
 
     let enrolled = super::block_on(async {
         let http = agent::http_client()?;
-        enroll_key(
-            &http,
-            server,
-            &args.code,
-            KeyKind::Software.as_str(),
-            &name,
-            &key,
-            SystemClock.now(),
-        )
-        .await
-        .map_err(|e| refused(e, &key_file))
+        let request = EnrollRequest {
+            code: &args.code,
+            kind: key.kind.as_str(),
+            name: &name,
+            signer: key.signer.as_ref(),
+            evidence: key.evidence.as_mut(),
+        };
+        enroll_key(&http, server, request, SystemClock.now())
+            .await
+            .map_err(|e| refused(e, &key.key_file))
     })??;
 
     let state = AgentState {
@@ -60,9 +56,11 @@ pub(crate) fn enroll(args: &EnrollArgs, agent_dir: Option<&Path>) -> Result<Exit
         client_id: enrolled.client_id.clone(),
         principal: enrolled.principal.clone(),
         principal_id: enrolled.principal_id.clone(),
-        kind: KeyKind::Software,
-        key_file: std::path::absolute(&key_file).unwrap_or(key_file),
-        jkt: key.public_jwk().thumbprint(),
+        kind: key.kind,
+        key_file: key.key_file.clone(),
+        jkt: key.signer.public_jwk().thumbprint(),
+        tpm: key.tpm.clone(),
+        yubikey: key.yubikey.clone(),
     };
     let saved = state.save(&dir)?;
     if enrolled.issuer != server {
@@ -73,6 +71,112 @@ pub(crate) fn enroll(args: &EnrollArgs, agent_dir: Option<&Path>) -> Result<Exit
     }
     summary(&enrolled, &state, &saved);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A kind's own flags need that kind (clap's `requires` counts a `bool`
+/// flag's default as present, so it is checked here).
+fn check_kind_flags(args: &EnrollArgs) -> Result<(), CliError> {
+    let misplaced = |flag: &str, kind: &str| Err(CliError::Usage(format!("{flag} needs {kind}")));
+    if !args.tpm && args.tpm_tcti.is_some() {
+        return misplaced("--tpm-tcti", "--tpm");
+    }
+    if !args.yubikey {
+        for (flag, set) in [
+            ("--piv-slot", args.piv_slot.is_some()),
+            ("--serial", args.serial.is_some()),
+            ("--pin-policy", args.pin_policy.is_some()),
+            ("--touch-policy", args.touch_policy.is_some()),
+            ("--pin-file", args.pin_file.is_some()),
+            ("--overwrite-slot", args.overwrite_slot),
+        ] {
+            if set {
+                return misplaced(flag, "--yubikey");
+            }
+        }
+    }
+    if args.yubikey && args.key_file.is_some() {
+        return Err(CliError::Usage(
+            "--key-file is for --software and --tpm: a YubiKey key stays on the YubiKey".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A key being enrolled: the signer, its evidence, and what the agent
+/// state records to find it again.
+struct NewKey {
+    kind: KeyKind,
+    signer: Arc<dyn Signer>,
+    evidence: Box<dyn EnrollmentEvidence>,
+    key_file: PathBuf,
+    tpm: Option<TpmLocation>,
+    yubikey: Option<YubikeyLocation>,
+}
+
+/// Creates (or reuses) the key of the kind the flags ask for.
+fn new_key(args: &EnrollArgs, dir: &Path) -> Result<NewKey, CliError> {
+    if args.tpm {
+        let key_file = args
+            .key_file
+            .clone()
+            .unwrap_or_else(|| dir.join(DEFAULT_TPM_KEY_FILE));
+        let key_file = std::path::absolute(&key_file).unwrap_or(key_file);
+        let config = args
+            .tpm_tcti
+            .clone()
+            .map_or_else(TpmConfig::default, TpmConfig::new);
+        let key = Arc::new(tpm_key(&config, &key_file)?);
+        return Ok(NewKey {
+            kind: KeyKind::Tpm,
+            evidence: Box::new(TpmEnrollment::new(Arc::clone(&key))),
+            signer: key,
+            key_file,
+            tpm: Some(TpmLocation { tcti: config.tcti }),
+            yubikey: None,
+        });
+    }
+    if args.yubikey {
+        return super::yubikey::new_key(args).map(|(key, evidence, location)| NewKey {
+            kind: KeyKind::Yubikey,
+            signer: key,
+            evidence,
+            key_file: PathBuf::new(),
+            tpm: None,
+            yubikey: Some(location),
+        });
+    }
+    let key_file = args
+        .key_file
+        .clone()
+        .unwrap_or_else(|| dir.join(DEFAULT_KEY_FILE));
+    let key_file = std::path::absolute(&key_file).unwrap_or(key_file);
+    Ok(NewKey {
+        kind: KeyKind::Software,
+        signer: Arc::new(software_key(&key_file)?),
+        evidence: Box::new(NoEvidence),
+        key_file,
+        tpm: None,
+        yubikey: None,
+    })
+}
+
+/// The TPM key in `path`: loaded if it exists (and belongs to this TPM),
+/// else created inside the TPM and its wrapped blob saved there.
+fn tpm_key(config: &TpmConfig, path: &Path) -> Result<TpmKey, CliError> {
+    let tpm_failed =
+        |e: holdfast_hw::TpmError| CliError::Failed(format!("TPM ({}): {e}", config.tcti));
+    if path.exists() {
+        let key = TpmKey::load(config, path).map_err(|e| {
+            CliError::Failed(format!(
+                "TPM ({}): {e}; refusing to overwrite {}: move it away or pass another --key-file",
+                config.tcti,
+                path.display()
+            ))
+        })?;
+        eprintln!("holdfast: using the existing TPM key in {}", path.display());
+        return Ok(key);
+    }
+    TpmKey::create(config, path).map_err(tpm_failed)
 }
 
 /// An existing identity is kept unless `--force`.
@@ -137,6 +241,10 @@ fn refused(err: ClientError, key_file: &Path) -> CliError {
         (_, "invalid_grant") => {
             format!("the enrollment code was refused: {description}; ask your admin for a new code")
         }
+        (_, "access_denied") if description.contains("attestation") => format!(
+            "enrollment refused: {description}. The issuer does not accept this device's \
+             hardware evidence; show this message to your admin"
+        ),
         (_, "access_denied") => {
             format!("enrollment refused: {description}; ask your admin for a code that allows it")
         }
@@ -151,22 +259,26 @@ fn refused(err: ClientError, key_file: &Path) -> CliError {
 
 fn summary(enrolled: &Enrollment, state: &AgentState, saved: &Path) {
     println!("enrolled device {}", enrolled.client_id);
+    let kind = match (&state.tpm, &state.yubikey) {
+        (Some(tpm), _) => format!("tpm ({}, key blob {})", tpm.tcti, state.key_file.display()),
+        (_, Some(yk)) => format!("yubikey (serial {}, slot {})", yk.serial, yk.slot),
+        _ => format!("{} ({})", state.kind, state.key_file.display()),
+    };
     print_fields(&[
         (
             "principal",
             format!("{} ({})", enrolled.principal, enrolled.principal_id),
         ),
         ("jkt", state.jkt.to_string()),
-        (
-            "kind",
-            format!("{} ({})", state.kind, state.key_file.display()),
-        ),
+        ("kind", kind),
         ("server", state.server.clone()),
         ("state", saved.display().to_string()),
     ]);
-    eprintln!(
-        "holdfast: NOTE: this is a SOFTWARE key, for development only. It is a file that can be \
-         copied, so it proves nothing about this machine and production issuers refuse it; use \
-         --tpm or --yubikey when they arrive."
-    );
+    if state.kind == KeyKind::Software {
+        eprintln!(
+            "holdfast: NOTE: this is a SOFTWARE key, for development only. It is a file that can \
+             be copied, so it proves nothing about this machine and production issuers refuse it; \
+             use --tpm or --yubikey."
+        );
+    }
 }

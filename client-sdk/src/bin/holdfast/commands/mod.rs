@@ -11,6 +11,7 @@ pub(crate) mod request;
 pub(crate) mod status;
 pub(crate) mod table;
 pub(crate) mod token;
+pub(crate) mod yubikey;
 
 use std::future::Future;
 use std::io::Read as _;

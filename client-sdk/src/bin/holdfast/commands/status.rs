@@ -70,6 +70,11 @@ fn print_state(state: &AgentState, session: &Result<Decoded, CliError>) {
         // The error itself goes to standard error, as the exit reason.
         Err(_) => "FAILED (see below)".to_owned(),
     };
+    // A YubiKey key has no file: say which YubiKey and slot hold it.
+    let key = match &state.yubikey {
+        Some(yk) => ("yubikey", format!("serial {}, slot {}", yk.serial, yk.slot)),
+        None => ("key file", state.key_file.display().to_string()),
+    };
     print_fields(&[
         ("server", state.server.clone()),
         ("client id", state.client_id.clone()),
@@ -78,7 +83,7 @@ fn print_state(state: &AgentState, session: &Result<Decoded, CliError>) {
             format!("{} ({})", state.principal, state.principal_id),
         ),
         ("kind", state.kind.to_string()),
-        ("key file", state.key_file.display().to_string()),
+        key,
         ("jkt", state.jkt.to_string()),
         ("session", session),
     ]);

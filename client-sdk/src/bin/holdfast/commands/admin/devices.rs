@@ -73,23 +73,77 @@ async fn set_state(admin: &Admin, device: &str, action: &str) -> Result<ExitCode
 }
 
 fn show(device: &Value) {
-    let attestation = device
-        .get("attestation")
-        .map(|a| cell(a, "kind"))
-        .unwrap_or_else(|| "-".to_owned());
+    let attestation = device.get("attestation");
     print_fields(&[
         ("id", cell(device, "id")),
         ("name", cell(device, "name")),
         ("principal", cell(device, "principal")),
         ("kind", cell(device, "kind")),
-        ("attestation", attestation),
+        (
+            "attestation",
+            attestation.map_or_else(|| "-".to_owned(), |a| cell(a, "kind")),
+        ),
         ("state", cell(device, "state")),
         ("jkt", cell(device, "jkt")),
         ("created", date_cell(device, "created_at")),
         ("last seen", date_cell(device, "last_seen")),
     ]);
+    // What the attestation proved at enrollment (TPM manufacturer, model,
+    // EK fingerprint…; YubiKey serial, policies…), under the issuer's names
+    // for them, as `--json` shows them.
+    let facts = attestation
+        .and_then(|a| a.get("details"))
+        .and_then(Value::as_object)
+        .filter(|facts| !facts.is_empty());
+    if let Some(facts) = facts {
+        println!("attested:");
+        let labels: Vec<String> = facts
+            .keys()
+            .map(|name| format!("  {}", printable(name)))
+            .collect();
+        let rows: Vec<(&str, String)> = labels
+            .iter()
+            .zip(facts.values())
+            .map(|(label, value)| (label.as_str(), fact(value)))
+            .collect();
+        print_fields(&rows);
+    }
+}
+
+/// An attested fact for a terminal: strings bare, anything else as JSON.
+fn fact(value: &Value) -> String {
+    match value {
+        Value::String(text) => printable(text),
+        other => printable(&other.to_string()),
+    }
+}
+
+/// `text` with control characters escaped: the facts come from device
+/// certificates, and a terminal must not interpret what a device wrote.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn device_id(given: &str) -> Result<&str, CliError> {
     id(given, "d-", "device")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_are_printed_without_control_characters() {
+        assert_eq!(fact(&Value::from("swtpm")), "swtpm");
+        assert_eq!(fact(&Value::from("a\u{1b}[2Jb\n")), "a\\u{1b}[2Jb\\n");
+        assert_eq!(fact(&Value::from(7)), "7");
+    }
 }

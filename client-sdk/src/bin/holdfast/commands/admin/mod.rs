@@ -1,20 +1,27 @@
 //! `holdfast admin …`: the admin API through the agent's own identity.
 //!
 //! Every command is one or a few calls to `/admin/…` with a DPoP-bound
-//! token of a new session (so a step-up always passes). Output is a table
-//! for people, or the server's JSON with `--json`. A refusal becomes a
-//! message that says what to do.
+//! token of a new session. Privileged actions need a step-up of that
+//! session: `--totp CODE` or `--yubikey` performs it first, and at a
+//! terminal a refused action asks for a TOTP code and tries once more.
+//! Output is a table for people, or the server's JSON with `--json`. A
+//! refusal becomes a message that says what to do.
 
 mod audit;
 mod devices;
 mod principals;
 mod sessions;
 mod setup;
+mod step_up;
 
+use std::io::IsTerminal as _;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use holdfast_client::DpopClient;
+use holdfast_hw::KeyKind;
+use holdfast_proto::Signer;
 use holdfast_proto::endpoints::ADMIN_PREFIX;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -26,6 +33,8 @@ use crate::cli::{AdminArgs, AdminCommand};
 use crate::error::CliError;
 
 pub(crate) fn run(args: &AdminArgs, agent_dir: Option<&Path>) -> Result<ExitCode, CliError> {
+    // A malformed factor is a usage error, found before anything is loaded.
+    let factor = step_up::Factor::from_args(args)?;
     let dir = agent::dir(agent_dir)?;
     let enrolled = agent::load(&dir)?;
     super::block_on(async {
@@ -34,8 +43,23 @@ pub(crate) fn run(args: &AdminArgs, agent_dir: Option<&Path>) -> Result<ExitCode
             server: enrolled.state.server.clone(),
             principal: enrolled.state.principal.clone(),
             json: args.json,
+            key: Arc::clone(&enrolled.key),
+            kind: enrolled.state.kind,
+            device_id: enrolled.state.client_id.clone(),
+            // Ask for a code only where someone can type one, and not when
+            // a factor was given already.
+            may_prompt: factor.is_none() && std::io::stdin().is_terminal(),
+        };
+        // The step-up comes first, in this run's session, which is the one
+        // the command then uses.
+        let granted = match &factor {
+            Some(factor) => Some(step_up::perform(&admin, factor).await?),
+            None => None,
         };
         match &args.command {
+            AdminCommand::StepUp(command) => {
+                step_up::run(&admin, command.command.as_ref(), granted).await
+            }
             AdminCommand::Devices(command) => devices::run(&admin, command).await,
             AdminCommand::Sessions(command) => sessions::run(&admin, command).await,
             AdminCommand::Principals(command) => principals::run(&admin, command).await,
@@ -55,6 +79,14 @@ pub(crate) struct Admin {
     principal: String,
     /// Print the server's JSON rather than tables.
     json: bool,
+    /// The agent's key, for a YubiKey step-up.
+    key: Arc<dyn Signer>,
+    /// Where that key lives.
+    kind: KeyKind,
+    /// The agent's device id.
+    device_id: String,
+    /// A refused privileged action may ask for a TOTP code and retry.
+    may_prompt: bool,
 }
 
 impl Admin {
@@ -83,6 +115,48 @@ impl Admin {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, CliError> {
+        match self.call_once(method.clone(), path, body).await? {
+            Ok(answer) => Ok(answer),
+            Err((status, json, url)) => {
+                // Refused for want of a step-up, at a terminal: ask for a
+                // code, step up this session and try once (only) more.
+                let code = if self.may_prompt && needs_step_up(status, &json) {
+                    step_up::prompt_code(&self.principal)?
+                } else {
+                    None
+                };
+                let Some(code) = code else {
+                    return Err(self.refusal(status, &json, &url));
+                };
+                step_up::perform(self, &step_up::Factor::Totp(code)).await?;
+                match self.call_once(method, path, body).await? {
+                    Ok(answer) => Ok(answer),
+                    Err((status, json, url)) => Err(self.refusal(status, &json, &url)),
+                }
+            }
+        }
+    }
+
+    /// `POST /admin{path}` without the step-up prompt (for the step-up
+    /// itself).
+    pub(crate) async fn post_once(
+        &self,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, CliError> {
+        match self.call_once(Method::POST, path, body).await? {
+            Ok(answer) => Ok(answer),
+            Err((status, json, url)) => Err(self.refusal(status, &json, &url)),
+        }
+    }
+
+    /// One call: the answer, or the refusal's status, body and URL.
+    async fn call_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Result<Value, (StatusCode, Value, String)>, CliError> {
         let url = format!("{}{ADMIN_PREFIX}{path}", self.server);
         let mut headers = HeaderMap::new();
         let body = body.map(Value::to_string).map(String::into_bytes);
@@ -101,9 +175,9 @@ impl Admin {
             .map_err(|e| CliError::Failed(format!("reading the answer from {url}: {e}")))?;
         let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if status.is_success() {
-            return Ok(json);
+            return Ok(Ok(json));
         }
-        Err(self.refusal(status, &json, &url))
+        Ok(Err((status, json, url)))
     }
 
     /// An admin API refusal, with what to do about it.
@@ -117,11 +191,13 @@ impl Admin {
             .and_then(Value::as_str)
             .unwrap_or_default();
         CliError::Failed(match (status, error) {
-            (StatusCode::FORBIDDEN, "access_denied") if description.starts_with("step-up") => {
+            (StatusCode::FORBIDDEN, "access_denied")
+                if description.starts_with("step-up required") =>
+            {
                 format!(
-                    "this action needs a recent login ({description}); every holdfast run starts \
-                     a new session, so run the command again at once. If it is refused again, \
-                     check the clocks and the issuer's admin.step_up_max_age_secs"
+                    "{description}.\nA step-up belongs to one session and each holdfast run is a \
+                     new session: add --totp CODE (your authenticator app) or --yubikey (touch \
+                     your YubiKey) to this command, e.g. `holdfast admin keys rotate --totp 123456`"
                 )
             }
             (StatusCode::FORBIDDEN, "access_denied") if description.contains("this address") => {
@@ -149,6 +225,16 @@ impl Admin {
             _ => format!("{url}: the issuer answered {status}"),
         })
     }
+}
+
+/// Whether a refusal asks for a step-up the admin can give now (it has a
+/// factor; without one, the message says how to enroll).
+fn needs_step_up(status: StatusCode, body: &Value) -> bool {
+    let description = body
+        .get("error_description")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    status == StatusCode::FORBIDDEN && description.starts_with("step-up required: run")
 }
 
 /// `id` if it looks like an id with `prefix` (`d-`, `p-`, `s-`): letters,
