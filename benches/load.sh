@@ -15,13 +15,14 @@
 #                              req/s of verify / no-verify (target >= 0.60)
 #   benches/load.sh curves     concurrency sweeps (LOAD_SWEEP) of the token
 #                              endpoint and of both proxies -> JSON for plots
+#   benches/load.sh token      POST /token only (e.g. with HOLDFAST_SYNC_WRITES=false)
 #   benches/load.sh rate       a closed-loop run at LOAD_CONCURRENCY to find
-#                              the peak, then fixed rate at LOAD_RATE_FRACTION
-#                              (0.8) of it: p99 / p50 (target < 5)
+#                              the peak, then fixed rates at LOAD_RATE_FRACTIONS
+#                              ("0.5 0.8") of it: p99 / p50 (target < 5 at 0.8)
 #
 # Environment: LOAD_DURATION (10), LOAD_WARMUP (2), LOAD_CONCURRENCY (32),
 # LOAD_DEVICES (50), LOAD_SWEEP (1,2,4,8,16,32,64,128,256),
-# LOAD_RATE_FRACTION (0.8), LOAD_OUT (a directory for the JSON results;
+# LOAD_RATE_FRACTIONS ("0.5 0.8"), LOAD_OUT (a directory for the JSON results;
 # default a temp dir that is removed), HOLDFAST_SYNC_WRITES (the issuer's
 # sync_writes, default true).
 set -euo pipefail
@@ -29,7 +30,7 @@ cd "$(dirname "$0")/.."
 source scripts/common.sh
 ensure_deps
 mode=${1:-compare}
-case $mode in compare|curves|rate) ;; *) echo "usage: $0 [compare|curves|rate]" >&2; exit 2 ;; esac
+case $mode in compare|token|curves|rate) ;; *) echo "usage: $0 [compare|token|curves|rate]" >&2; exit 2 ;; esac
 
 log "building holdfastd and holdfast-load (release)"
 cargo build --release --locked -p holdfast-server --bin holdfastd -p holdfast-benches --bin holdfast-load
@@ -77,7 +78,7 @@ TOML
 # Every holdfast-load run enrolls its own devices and spends one admin code;
 # the store is locked while holdfastd serves, so all are made first.
 codes=()
-for i in $(seq 1 10); do
+for i in $(seq 1 12); do
   codes+=("$("$holdfastd" admin bootstrap --config "$work/holdfast.toml" --data "$data" --name "load-admin-$i")")
 done
 next_code=0
@@ -89,7 +90,8 @@ wait_port "$port"
 
 uport=$(free_port $((port + 1)))
 "$load" upstream --listen "127.0.0.1:$uport" &
-pids+=("$!")
+upstream_pid=$!
+pids+=("$upstream_pid")
 wait_port "$uport"
 
 start_proxy() { # start_proxy PORT [extra flags…]; sets proxy_pid
@@ -108,7 +110,7 @@ nport=$(free_port $((vport + 1)))
 start_proxy "$nport" --danger-no-verify --bench-only
 noverify_pid=$proxy_pid
 
-log "holdfastd $url (pid $server_pid); upstream :$uport; proxy :$vport (pid $verify_pid); \
+log "holdfastd $url (pid $server_pid, sync_writes ${HOLDFAST_SYNC_WRITES:-true}); upstream :$uport; proxy :$vport (pid $verify_pid); \
 unverified proxy :$nport (pid $noverify_pid); $(nproc) cores shared with the generator"
 log "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -126,7 +128,10 @@ run() { # run NAME ARGS…: one holdfast-load run with the next admin code
 token() { run "$1" token "${common[@]}" --server-pid "$server_pid" "${@:2}"; }
 proxy_run() { # proxy_run NAME PORT PID ARGS…
   run "$1" proxy "${common[@]}" --target "http://127.0.0.1:$2/orders" \
-    --server-pid "$3" --server-pid "$server_pid" "${@:4}"
+    --server-pid "$3" --server-pid "$upstream_pid" --server-pid "$server_pid" "${@:4}"
+}
+cpu_of() { # cpu_of FILE: CPU µs per 2xx of the first --server-pid
+  sed -n '/"server_cpu"/,/]/s/^ *"cpu_us_per_ok": \([0-9.e+-]*\),*$/\1/p' "$1" | head -1
 }
 rate_of() { # rate_of FILE: 2xx/s of a single run
   sed -n 's/^  "ok_per_sec": \([0-9.e+-]*\),*$/\1/p' "$1" | head -1
@@ -147,6 +152,18 @@ case $mode in
     done
     log "proxy 2xx/s, verifying / unverified (mean of 2 alternating rounds each): \
 $(calc "$v / 2") / $(calc "$n / 2") = $(calc "$v / $n") (target >= 0.60)"
+    # Both at one fixed rate (half the verifying proxy's peak): the proxy's
+    # own CPU per request, with the fixed per-second costs shared alike.
+    rate=$(calc "$v / 2 * 0.5")
+    proxy_run proxy-verify-fixed "$vport" "$verify_pid" --rate "$rate"
+    proxy_run proxy-noverify-fixed "$nport" "$noverify_pid" --rate "$rate"
+    cv=$(cpu_of "$out/proxy-verify-fixed.json")
+    cn=$(cpu_of "$out/proxy-noverify-fixed.json")
+    log "at $rate requests/s, the proxy's CPU per request: verifying $cv µs, unverified $cn µs; \
+capacity ratio (unverified / verifying CPU) $(calc "$cn / $cv")"
+    ;;
+  token)
+    token token --concurrency "$concurrency"
     ;;
   curves)
     sweep=${LOAD_SWEEP:-1,2,4,8,16,32,64,128,256}
@@ -155,11 +172,22 @@ $(calc "$v / 2") / $(calc "$n / 2") = $(calc "$v / $n") (target >= 0.60)"
     proxy_run proxy-noverify-sweep "$nport" "$noverify_pid" --sweep "$sweep"
     ;;
   rate)
-    fraction=${LOAD_RATE_FRACTION:-0.8}
     token token-peak --concurrency "$concurrency"
-    token token-rate --rate "$(calc "$(rate_of "$out/token-peak.json") * $fraction")"
+    for f in ${LOAD_RATE_FRACTIONS:-0.5 0.8}; do
+      token "token-rate-$f" --rate "$(calc "$(rate_of "$out/token-peak.json") * $f")"
+    done
     proxy_run proxy-peak "$vport" "$verify_pid" --concurrency "$concurrency"
-    proxy_run proxy-rate "$vport" "$verify_pid" --rate "$(calc "$(rate_of "$out/proxy-peak.json") * $fraction")"
+    for f in ${LOAD_RATE_FRACTIONS:-0.5 0.8}; do
+      proxy_run "proxy-rate-$f" "$vport" "$verify_pid" --rate "$(calc "$(rate_of "$out/proxy-peak.json") * $f")"
+    done
+    for f in ${LOAD_RATE_FRACTIONS:-0.5 0.8}; do
+      for m in token proxy; do
+        file="$out/$m-rate-$f.json"
+        p50=$(sed -n 's/^ *"p50_ms": \([0-9.e+-]*\),*$/\1/p' "$file")
+        p99=$(sed -n 's/^ *"p99_ms": \([0-9.e+-]*\),*$/\1/p' "$file")
+        log "$m at $f of peak: p50 $p50 ms, p99 $p99 ms, p99/p50 $(calc "$p99 / $p50") (target < 5 at 0.8)"
+      done
+    done
     ;;
 esac
 [ -n "${LOAD_OUT:-}" ] && log "JSON results in $out"

@@ -124,6 +124,7 @@ fn main() -> ExitCode {
                     x_label: &x_label,
                     y_label: &y_label,
                     log_y: false,
+                    x_pow2: false,
                 },
                 &lines,
             )
@@ -177,7 +178,12 @@ fn field_points(doc: &Value, x: &str, y: &str, y_div: f64) -> Result<Vec<(f64, f
         .collect())
 }
 
-fn concurrency(series: &[String], throughput: &Path, latency: &Path, note: &str) -> Result<(), Error> {
+fn concurrency(
+    series: &[String],
+    throughput: &Path,
+    latency: &Path,
+    note: &str,
+) -> Result<(), Error> {
     let mut rates = Vec::new();
     let mut latencies = Vec::new();
     for spec in series {
@@ -231,6 +237,7 @@ fn concurrency(series: &[String], throughput: &Path, latency: &Path, note: &str)
             x_label: "requests in flight (closed loop)",
             y_label: "2xx responses per second",
             log_y: false,
+            x_pow2: true,
         },
         &rates,
     )?;
@@ -242,6 +249,7 @@ fn concurrency(series: &[String], throughput: &Path, latency: &Path, note: &str)
             x_label: "requests in flight (closed loop)",
             y_label: "latency, ms (log scale)",
             log_y: true,
+            x_pow2: true,
         },
         &latencies,
     )
@@ -253,6 +261,8 @@ struct Plot<'a> {
     x_label: &'a str,
     y_label: &'a str,
     log_y: bool,
+    /// x grows by factors of two (concurrency): ticks at 1, 2, 4, …
+    x_pow2: bool,
 }
 
 /// The colour of line `i`; its p50 twin (same label prefix) shares it.
@@ -269,6 +279,22 @@ fn colour(i: usize) -> RGBColor {
 
 /// Draws `lines` with a log-scale x axis (every x here grows by factors).
 fn draw(out: &Path, plot: &Plot<'_>, lines: &[Line]) -> Result<(), Error> {
+    if plot.x_pow2 {
+        // log2 on a linear axis, so the ticks fall on the powers of two.
+        let lines: Vec<Line> = lines
+            .iter()
+            .map(|l| Line {
+                label: l.label.clone(),
+                points: l.points.iter().map(|&(x, y)| (x.log2(), y)).collect(),
+                dashed: l.dashed,
+            })
+            .collect();
+        return draw_inner(out, plot, &lines);
+    }
+    draw_inner(out, plot, lines)
+}
+
+fn draw_inner(out: &Path, plot: &Plot<'_>, lines: &[Line]) -> Result<(), Error> {
     let all = lines.iter().flat_map(|l| l.points.iter());
     let (mut x_min, mut x_max, mut y_min, mut y_max) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in all {
@@ -277,7 +303,7 @@ fn draw(out: &Path, plot: &Plot<'_>, lines: &[Line]) -> Result<(), Error> {
         y_min = y_min.min(y);
         y_max = y_max.max(y);
     }
-    if x_min > x_max || x_min <= 0.0 {
+    if x_min > x_max || (x_min <= 0.0 && !plot.x_pow2) {
         return Err(format!("{}: nothing to plot", out.display()).into());
     }
     let root = BitMapBackend::new(out, (960, 600)).into_drawing_area();
@@ -293,44 +319,62 @@ fn draw(out: &Path, plot: &Plot<'_>, lines: &[Line]) -> Result<(), Error> {
         (20, 38),
         ("sans-serif", 14).into_font().color(&RGBColor(90, 90, 90)),
     ))?;
-    let x_range = (x_min / 1.3..x_max * 1.3).log_scale();
     let mut builder = ChartBuilder::on(&body);
     builder
         .margin(15)
         .x_label_area_size(50)
         .y_label_area_size(80);
-    let x_fmt = |x: &f64| {
-        if *x >= 1e6 {
+    let count = |x: f64| {
+        if x >= 1e6 {
             format!("{:.0}M", x / 1e6)
-        } else if *x >= 1e3 {
+        } else if x >= 1e3 {
             format!("{:.0}k", x / 1e3)
         } else {
             format!("{x:.0}")
         }
     };
-    if plot.log_y {
-        let y_range = (y_min.max(1e-3) / 1.5..y_max * 1.5).log_scale();
-        let mut chart = builder.build_cartesian_2d(x_range, y_range)?;
-        chart
-            .configure_mesh()
-            .x_desc(plot.x_label)
-            .y_desc(plot.y_label)
-            .x_label_formatter(&x_fmt)
-            .label_style(("sans-serif", 14))
-            .draw()?;
-        series(&mut chart, lines)?;
-        legend(&mut chart)?;
+    let pow2 = |x: &f64| count(x.exp2());
+    let plain = |x: &f64| count(*x);
+    let x_fmt: &dyn Fn(&f64) -> String = if plot.x_pow2 { &pow2 } else { &plain };
+    let y_fmt = |y: &f64| match *y {
+        y if y >= 10.0 => format!("{y:.0}"),
+        y if y >= 1.0 => format!("{y:.1}"),
+        y => format!("{y:.2}"),
+    };
+    macro_rules! finish {
+        ($x_range:expr, $y_range:expr, $ticks:expr) => {{
+            let mut chart = builder.build_cartesian_2d($x_range, $y_range)?;
+            let mut mesh = chart.configure_mesh();
+            mesh.x_desc(plot.x_label)
+                .y_desc(plot.y_label)
+                .x_label_formatter(x_fmt)
+                .y_label_formatter(&y_fmt)
+                .label_style(("sans-serif", 14));
+            if let Some(ticks) = $ticks {
+                mesh.x_labels(ticks);
+            }
+            mesh.draw()?;
+            series(&mut chart, lines)?;
+            legend(&mut chart)?;
+        }};
+    }
+    let y_log = (y_min.max(1e-3) / 1.5..y_max * 1.5).log_scale();
+    let y_lin = 0.0..y_max * 1.12;
+    if plot.x_pow2 {
+        let x_range = (x_min - 0.3)..(x_max + 0.3);
+        let ticks = Some((x_max - x_min).round() as usize + 1);
+        if plot.log_y {
+            finish!(x_range, y_log, ticks);
+        } else {
+            finish!(x_range, y_lin, ticks);
+        }
     } else {
-        let mut chart = builder.build_cartesian_2d(x_range, 0.0..y_max * 1.12)?;
-        chart
-            .configure_mesh()
-            .x_desc(plot.x_label)
-            .y_desc(plot.y_label)
-            .x_label_formatter(&x_fmt)
-            .label_style(("sans-serif", 14))
-            .draw()?;
-        series(&mut chart, lines)?;
-        legend(&mut chart)?;
+        let x_range = (x_min / 1.3..x_max * 1.3).log_scale();
+        if plot.log_y {
+            finish!(x_range, y_log, None::<usize>);
+        } else {
+            finish!(x_range, y_lin, None::<usize>);
+        }
     }
     root.present()?;
     eprintln!("wrote {}", out.display());
@@ -359,13 +403,17 @@ where
                 .draw_series(DashedLineSeries::new(line.points.clone(), 6, 4, style))
                 .map_err(|e| e.to_string())?
                 .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(1)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(1))
+                });
         } else {
             chart
                 .draw_series(LineSeries::new(line.points.clone(), style))
                 .map_err(|e| e.to_string())?
                 .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(2))
+                });
         }
         chart
             .draw_series(line.points.iter().map(|p| Circle::new(*p, 3, c.filled())))

@@ -35,11 +35,13 @@ pub struct Enrollment {
 /// second on a TPM).
 pub trait EnrollmentEvidence: Send {
     /// The JSON body of `POST /enroll/challenge`, if this kind sends one
-    /// (TPM: `{"tpm": TpmActivationRequest}`).
+    /// (TPM: `{"tpm": TpmActivationRequest}`). None by default.
     ///
     /// # Errors
     /// [`ClientError::Device`] when the hardware fails.
-    fn challenge_request(&mut self) -> Result<Option<serde_json::Value>, ClientError>;
+    fn challenge_request(&mut self) -> Result<Option<serde_json::Value>, ClientError> {
+        Ok(None)
+    }
 
     /// The `attestation` member of `POST /enroll`, given the issuer's
     /// challenge string and its whole challenge answer.
@@ -59,10 +61,6 @@ pub trait EnrollmentEvidence: Send {
 pub struct NoEvidence;
 
 impl EnrollmentEvidence for NoEvidence {
-    fn challenge_request(&mut self) -> Result<Option<serde_json::Value>, ClientError> {
-        Ok(None)
-    }
-
     fn attestation(
         &mut self,
         _challenge: &str,

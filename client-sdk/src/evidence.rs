@@ -31,10 +31,6 @@ mod yubikey {
     }
 
     impl EnrollmentEvidence for PivEnrollment {
-        fn challenge_request(&mut self) -> Result<Option<serde_json::Value>, ClientError> {
-            Ok(None)
-        }
-
         fn attestation(
             &mut self,
             _challenge: &str,

@@ -11,119 +11,17 @@
     clippy::indexing_slicing
 )]
 
-use std::net::SocketAddr;
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
 use holdfast_proto::{Clock as _, SystemClock};
-use holdfast_server::enrollment::bootstrap_admin;
-use holdfast_server::testing::TestIssuer;
 use serde_json::Value;
 
-/// A real issuer on a free port, on a runtime of its own (the tests
-/// themselves are synchronous: they run the binary and wait).
-struct Issuer {
-    url: String,
-    issuer: TestIssuer,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Issuer {
-    fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let public = url.clone();
-        let issuer = TestIssuer::open(tempfile::tempdir().unwrap(), move |c| {
-            c.public_url = Some(public);
-        });
-        // The binary signs with the real clock; the test issuer's clock
-        // starts at a fixed instant, so move it to now.
-        issuer.clock.set(SystemClock.now().as_secs());
-        let app = issuer.router();
-        runtime.spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
-        Self {
-            url,
-            issuer,
-            runtime,
-        }
-    }
-
-    /// The first admin code, as `holdfastd admin bootstrap` makes it.
-    fn bootstrap(&self) -> String {
-        bootstrap_admin(&self.issuer.state, "root", self.issuer.now()).unwrap()
-    }
-
-    fn stop(self) {
-        self.runtime.shutdown_background();
-    }
-}
-
-fn holdfast(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_holdfast"))
-        .arg("--agent-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("HOLDFAST_AGENT_DIR")
-        .env_remove("HOLDFAST_ENROLLMENT_CODE")
-        .output()
-        .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-#[track_caller]
-fn assert_ok(output: &Output) {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        stdout(output),
-        stderr(output)
-    );
-}
-
-#[track_caller]
-fn assert_fails(output: &Output, code: i32, message: &str) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        stdout(output),
-        stderr(output)
-    );
-    assert!(
-        stderr(output).contains(message),
-        "expected {message:?} in stderr: {}",
-        stderr(output)
-    );
-}
-
-#[track_caller]
-fn json(output: &Output) -> Value {
-    assert_ok(output);
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(output), stderr(output)))
-}
+use support::{
+    Issuer, assert_fails, assert_ok, assert_private, holdfast, json, state, stderr, stdout,
+};
 
 fn enroll(dir: &Path, url: &str, code: &str, name: &str) -> Output {
     holdfast(
@@ -141,13 +39,9 @@ fn enroll(dir: &Path, url: &str, code: &str, name: &str) -> Output {
     )
 }
 
-fn state(dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("agent.json")).unwrap()).unwrap()
-}
-
 #[test]
 fn agent_and_admin_commands_against_a_real_issuer() {
-    let server = Issuer::start();
+    let server = Issuer::start(|_| {});
     let admin = tempfile::tempdir().unwrap();
     let admin = admin.path();
 
@@ -166,16 +60,8 @@ fn agent_and_admin_commands_against_a_real_issuer() {
         saved["key_file"],
         admin.join("device.pem").display().to_string()
     );
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        for file in ["agent.json", "device.pem"] {
-            let mode = std::fs::metadata(admin.join(file))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600, "{file}");
-        }
+    for file in ["agent.json", "device.pem"] {
+        assert_private(&admin.join(file));
     }
     assert_fails(
         &enroll(admin, &server.url, "any", "again"),
@@ -452,7 +338,7 @@ fn agent_and_admin_commands_against_a_real_issuer() {
 
 #[test]
 fn enroll_explains_wrong_and_expired_codes() {
-    let server = Issuer::start();
+    let server = Issuer::start(|_| {});
     let admin = tempfile::tempdir().unwrap();
     assert_ok(&enroll(
         admin.path(),
@@ -509,7 +395,7 @@ fn a_server_that_is_down_gets_a_clear_message() {
     assert!(stderr(&output).contains("is holdfastd running?"));
 
     // An enrolled agent whose issuer has stopped.
-    let server = Issuer::start();
+    let server = Issuer::start(|_| {});
     assert_ok(&enroll(
         dir.path(),
         &server.url,

@@ -25,28 +25,26 @@
     clippy::indexing_slicing
 )]
 
-use std::net::SocketAddr;
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use holdfast_hw::tpm::testing::flush_transient_objects;
 use holdfast_hw::tpm::{Tpm, TpmConfig};
-use holdfast_proto::{Clock as _, SystemClock};
-use holdfast_server::enrollment::bootstrap_admin;
-use holdfast_server::testing::TestIssuer;
 use serde_json::Value;
+
+use support::{
+    Issuer, assert_fails, assert_ok, assert_private, fixture_env, holdfast, json, state, stderr,
+    stdout,
+};
 
 static SIMULATOR: Mutex<()> = Mutex::new(());
 
-/// The environment variable `name`, or a failure that says how to set it.
+/// The swtpm's environment variable `name`.
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: start a software TPM first with \
-             `source scripts/swtpm.sh && swtpm_start \"$(mktemp -d)\"` (and `swtpm_stop` after)"
-        )
-    })
+    fixture_env(name, "a software TPM", "swtpm")
 }
 
 fn tcti() -> String {
@@ -62,71 +60,12 @@ fn simulator() -> MutexGuard<'static, ()> {
     guard
 }
 
-/// A real issuer on a free port, on a runtime of its own, trusting the EK
-/// CAs in `tpm_roots` and no software keys.
-struct Issuer {
-    url: String,
-    issuer: TestIssuer,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Issuer {
-    fn start(tpm_roots: Vec<PathBuf>) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let public = url.clone();
-        let issuer = TestIssuer::open(tempfile::tempdir().unwrap(), move |c| {
-            c.public_url = Some(public);
-            c.attestation.tpm_roots = tpm_roots;
-            c.policy.danger_accept_software_keys = false;
-        });
-        // The binary signs with the real clock, and the swtpm's EK
-        // certificates are not valid before they were made: real time.
-        issuer.clock.set(SystemClock.now().as_secs());
-        let app = issuer.router();
-        runtime.spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
-        Self {
-            url,
-            issuer,
-            runtime,
-        }
-    }
-
-    /// The first admin's code: it allows the kinds the policy accepts.
-    fn bootstrap(&self) -> String {
-        bootstrap_admin(&self.issuer.state, "root", self.issuer.now()).unwrap()
-    }
-
-    fn stop(self) {
-        self.runtime.shutdown_background();
-    }
-}
-
-fn holdfast(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_holdfast"))
-        .arg("--agent-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("HOLDFAST_AGENT_DIR")
-        .env_remove("HOLDFAST_ENROLLMENT_CODE")
-        .env_remove("HOLDFAST_TPM_TCTI")
-        .env("TSS2_LOG", "all+NONE")
-        .output()
-        .unwrap()
+/// An issuer trusting the EK CAs in `tpm_roots` and no software keys.
+fn tpm_issuer(tpm_roots: Vec<PathBuf>) -> Issuer {
+    Issuer::start(move |c| {
+        c.attestation.tpm_roots = tpm_roots;
+        c.policy.danger_accept_software_keys = false;
+    })
 }
 
 fn enroll_tpm(dir: &Path, server: &str, code: &str, tcti: &str) -> Output {
@@ -147,54 +86,11 @@ fn enroll_tpm(dir: &Path, server: &str, code: &str, tcti: &str) -> Output {
     )
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-#[track_caller]
-fn assert_ok(output: &Output) {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        stdout(output),
-        stderr(output)
-    );
-}
-
-#[track_caller]
-fn assert_fails(output: &Output, code: i32, message: &str) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        stdout(output),
-        stderr(output)
-    );
-    let err = stderr(output);
-    assert!(
-        err.contains(message),
-        "expected {message:?} in stderr: {err}"
-    );
-    assert!(!err.contains("panicked"), "{err}");
-}
-
-#[track_caller]
-fn json(output: &Output) -> Value {
-    assert_ok(output);
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(output), stderr(output)))
-}
-
 #[test]
 fn swtpm_enroll_then_token_request_status_and_admin_show() {
     let _guard = simulator();
     let tcti = tcti();
-    let server = Issuer::start(vec![PathBuf::from(env("HOLDFAST_TEST_TPM_EK_CA"))]);
+    let server = tpm_issuer(vec![PathBuf::from(env("HOLDFAST_TEST_TPM_EK_CA"))]);
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
 
@@ -206,18 +102,12 @@ fn swtpm_enroll_then_token_request_status_and_admin_show() {
     assert!(!stderr(&enrolled).contains("SOFTWARE key"));
 
     // The state names the TPM and the wrapped key blob (never the key).
-    let state: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("agent.json")).unwrap()).unwrap();
+    let state = state(dir);
     assert_eq!(state["kind"], "tpm");
     assert_eq!(state["tpm"]["tcti"], tcti.as_str());
     let blob = dir.join("device.tpmkey");
     assert_eq!(state["key_file"], blob.display().to_string());
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&blob).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
+    assert_private(&blob);
     let client_id = state["client_id"].as_str().unwrap().to_owned();
     let jkt = state["jkt"].as_str().unwrap().to_owned();
 
@@ -312,7 +202,7 @@ fn swtpm_enrollment_with_an_untrusted_ek_says_why() {
     // The issuer trusts a TPM vendor's root, not the swtpm's CA.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../hw/tests/data/tpm/ek/stmicro/stm-tpm-ek-root-ca.pem");
-    let server = Issuer::start(vec![root]);
+    let server = tpm_issuer(vec![root]);
     let dir = tempfile::tempdir().unwrap();
     let output = enroll_tpm(dir.path(), &server.url, &server.bootstrap(), &tcti());
     assert_fails(

@@ -32,25 +32,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use holdfast_hw::KeyKind;
-use holdfast_server::enrollment::create_code;
-use holdfast_server::model::Role;
+use holdfast_hw::{KeyKind, private_file};
 use serde_json::Value;
 
-use support::{Issuer, assert_fails, assert_ok, json, stderr, stdout};
+use support::{
+    Issuer, assert_fails, assert_ok, fixture_env, holdfast, holdfast_command, json, state, stderr,
+    stdout,
+};
 
 const PIN: &str = "123456";
 
 static CARD: Mutex<()> = Mutex::new(());
 
-/// The environment variable `name`, or a failure that says how to set it.
+/// The virtual card's environment variable `name`.
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: start the virtual PIV card first with \
-             `source scripts/vpiv.sh && vpiv_start \"$(mktemp -d)\"` (and `vpiv_stop` after)"
-        )
-    })
+    fixture_env(name, "the virtual PIV card", "vpiv")
 }
 
 /// Exclusive use of the card, with no faults injected (and none left
@@ -101,17 +97,7 @@ fn piv_issuer(trust_card: bool) -> Issuer {
 
 /// A device code for `alice` (device policy: touch `never` or `cached`).
 fn device_code(server: &Issuer) -> String {
-    create_code(
-        &server.issuer.state,
-        "alice",
-        &[Role::Device],
-        &[KeyKind::Yubikey],
-        "admin:test",
-        600,
-        server.issuer.now(),
-    )
-    .unwrap()
-    .0
+    server.device_code("alice", KeyKind::Yubikey)
 }
 
 /// An agent directory with a PIN file (mode 0600) in it.
@@ -129,32 +115,23 @@ impl Agent {
         agent
     }
 
+    /// Replaces the PIN file with one holding `pin`.
     fn write_pin(&self, pin: &str) {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::write(&self.pin_file, format!("{pin}\n")).unwrap();
-        std::fs::set_permissions(&self.pin_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let _ = std::fs::remove_file(&self.pin_file);
+        private_file::write_new(&self.pin_file, format!("{pin}\n").as_bytes()).unwrap();
     }
 
     fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    /// `holdfast --agent-dir DIR ARGS…`, with none of the variables that
-    /// would change what it does.
+    /// `holdfast --agent-dir DIR ARGS…`.
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_holdfast"));
-        command
-            .arg("--agent-dir")
-            .arg(self.path())
-            .args(args)
-            .env_remove("HOLDFAST_AGENT_DIR")
-            .env_remove("HOLDFAST_ENROLLMENT_CODE")
-            .env_remove("HOLDFAST_PIV_PIN");
-        command
+        holdfast_command(self.path(), args)
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
+        holdfast(self.path(), args)
     }
 
     /// `holdfast enroll --yubikey` in `slot` with the PIN file, and any
@@ -181,7 +158,7 @@ impl Agent {
     }
 
     fn state(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.path().join("agent.json")).unwrap()).unwrap()
+        state(self.path())
     }
 }
 

@@ -18,6 +18,7 @@ pub mod attestation;
 mod kind;
 #[cfg(feature = "yubikey")]
 pub mod piv;
+pub mod private_file;
 pub mod signature;
 mod software;
 #[doc(hidden)]
@@ -28,6 +29,7 @@ pub mod tpm;
 pub use kind::KeyKind;
 #[cfg(feature = "yubikey")]
 pub use piv::{PivError, PivKey};
+pub use private_file::PrivateFileError;
 pub use software::{SoftwareKey, SoftwareKeyError};
 #[cfg(feature = "tpm")]
 pub use tpm::{TpmConfig, TpmError, TpmKey};

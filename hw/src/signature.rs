@@ -35,8 +35,8 @@ pub fn p256_jws_from_der(der: &[u8]) -> Result<[u8; 64], SignatureFormatError> {
 /// [`SignatureFormatError::OutOfRange`] if either is zero, longer than 32
 /// significant bytes, or not below the curve order.
 pub fn p256_jws_from_scalars(r: &[u8], s: &[u8]) -> Result<[u8; 64], SignatureFormatError> {
-    let r = left_pad_32(r)?;
-    let s = left_pad_32(s)?;
+    let r = left_pad::<32>(r).ok_or(SignatureFormatError::OutOfRange)?;
+    let s = left_pad::<32>(s).ok_or(SignatureFormatError::OutOfRange)?;
     let sig = Signature::from_scalars(r, s).map_err(|_| SignatureFormatError::OutOfRange)?;
     Ok(to_jws(&sig))
 }
@@ -49,17 +49,16 @@ pub(crate) fn to_jws(sig: &Signature) -> [u8; 64] {
     out
 }
 
-fn left_pad_32(bytes: &[u8]) -> Result<[u8; 32], SignatureFormatError> {
+/// Big-endian bytes, leading zeros dropped or added, as exactly `N` bytes;
+/// `None` if more than `N` bytes are significant. TPMs drop the leading
+/// zeros of scalars and coordinates, and some add one.
+pub(crate) fn left_pad<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
     let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
-    let significant = bytes.get(start..).unwrap_or_default();
-    if significant.len() > 32 {
-        return Err(SignatureFormatError::OutOfRange);
-    }
-    let mut out = [0u8; 32];
-    out.get_mut(32 - significant.len()..)
-        .ok_or(SignatureFormatError::OutOfRange)?
+    let significant = bytes.get(start..)?;
+    let mut out = [0u8; N];
+    out.get_mut(N.checked_sub(significant.len())?..)?
         .copy_from_slice(significant);
-    Ok(out)
+    Some(out)
 }
 
 #[cfg(test)]
@@ -102,6 +101,14 @@ mod tests {
         let mut padded_r = vec![0u8, 0u8];
         padded_r.extend_from_slice(&r);
         assert_eq!(p256_jws_from_scalars(&padded_r, &s).unwrap(), to_jws(&sig));
+    }
+
+    #[test]
+    fn left_pad_handles_short_long_and_zero_padded_input() {
+        assert_eq!(left_pad::<4>(&[1, 2]), Some([0, 0, 1, 2]));
+        assert_eq!(left_pad::<4>(&[0, 0, 0, 1, 2]), Some([0, 0, 1, 2]));
+        assert_eq!(left_pad::<4>(&[1, 2, 3, 4, 5]), None);
+        assert_eq!(left_pad::<4>(&[]), Some([0; 4]));
     }
 
     #[test]

@@ -3,8 +3,6 @@
 //! so ([`KeyKind::Software`], `amr` `swk`).
 
 use core::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use getrandom::SysRng;
@@ -16,7 +14,11 @@ use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use zeroize::Zeroizing;
 
 use crate::kind::KeyKind;
+use crate::private_file::{self, PrivateFileError};
 use crate::signature::to_jws;
+
+/// Far above any PKCS#8 PEM P-256 key (about 240 bytes); bounds what is read.
+const MAX_FILE_LEN: u64 = 4096;
 
 /// A P-256 signing key held in memory, loaded from or saved to a PKCS#8 file.
 pub struct SoftwareKey {
@@ -31,28 +33,10 @@ pub enum SoftwareKeyError {
     /// The system random number generator failed.
     #[error("the system random number generator failed")]
     Random,
-    /// The file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The key file.
-        path: PathBuf,
-        /// The IO error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file already exists; keys are never overwritten.
-    #[error("{0}: already exists (a key file is never overwritten)")]
-    Exists(PathBuf),
-    /// The file can be read by other users.
-    #[error(
-        "{path}: key file permissions {mode:o} allow other users to read it; run `chmod 600 {path}`"
-    )]
-    InsecurePermissions {
-        /// The key file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
+    /// The key file could not be created, written or read, already exists,
+    /// or can be read by other users.
+    #[error(transparent)]
+    File(#[from] PrivateFileError),
     /// The file is not a PKCS#8 PEM P-256 private key.
     #[error("{0}: not a PKCS#8 PEM P-256 private key")]
     NotP256Pkcs8(PathBuf),
@@ -94,44 +78,20 @@ impl SoftwareKey {
     /// # Errors
     /// [`SoftwareKeyError`] naming the path and the problem.
     pub fn load(path: &Path) -> Result<Self, SoftwareKeyError> {
-        let io = |source| SoftwareKeyError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        check_permissions(path)?;
-        let pem = Zeroizing::new(fs::read_to_string(path).map_err(io)?);
-        Self::from_pkcs8_pem(&pem).map_err(|_| SoftwareKeyError::NotP256Pkcs8(path.to_owned()))
+        let not_a_key = || SoftwareKeyError::NotP256Pkcs8(path.to_owned());
+        let pem = private_file::read(path, MAX_FILE_LEN)?;
+        let pem = core::str::from_utf8(&pem).map_err(|_| not_a_key())?;
+        Self::from_pkcs8_pem(pem).map_err(|_| not_a_key())
     }
 
     /// Writes the key to a new file readable only by its owner (mode 0600).
     ///
     /// # Errors
-    /// [`SoftwareKeyError::Exists`] if the file exists; IO errors with the path.
+    /// [`PrivateFileError::Exists`] if the file exists; IO errors with the
+    /// path.
     pub fn save_new(&self, path: &Path) -> Result<(), SoftwareKeyError> {
         let pem = self.to_pkcs8_pem()?;
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::AlreadyExists => SoftwareKeyError::Exists(path.to_owned()),
-            _ => SoftwareKeyError::Io {
-                path: path.to_owned(),
-                source,
-            },
-        })?;
-        let written = file
-            .write_all(pem.as_bytes())
-            .and_then(|()| file.sync_all());
-        if let Err(source) = written {
-            // Do not leave half a key behind.
-            let _ = fs::remove_file(path);
-            return Err(SoftwareKeyError::Io {
-                path: path.to_owned(),
-                source,
-            });
-        }
-        Ok(())
+        Ok(private_file::write_new(path, pem.as_bytes())?)
     }
 
     /// Always [`KeyKind::Software`].
@@ -175,30 +135,10 @@ impl fmt::Debug for SoftwareKey {
     }
 }
 
-#[cfg(unix)]
-fn check_permissions(path: &Path) -> Result<(), SoftwareKeyError> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let meta = fs::metadata(path).map_err(|source| SoftwareKeyError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(SoftwareKeyError::InsecurePermissions {
-            path: path.to_owned(),
-            mode,
-        });
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_permissions(_path: &Path) -> Result<(), SoftwareKeyError> {
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
     use crate::testing::signer_conformance;
 
@@ -236,7 +176,10 @@ mod tests {
             .unwrap()
             .save_new(&path)
             .unwrap_err();
-        assert!(matches!(err, SoftwareKeyError::Exists(_)));
+        assert!(matches!(
+            err,
+            SoftwareKeyError::File(PrivateFileError::Exists(_))
+        ));
         assert_eq!(fs::read(&path).unwrap(), before);
     }
 
@@ -252,7 +195,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                SoftwareKeyError::InsecurePermissions { mode: 0o644, .. }
+                SoftwareKeyError::File(PrivateFileError::InsecurePermissions { mode: 0o644, .. })
             ),
             "{err}"
         );
@@ -262,15 +205,7 @@ mod tests {
     fn refuses_non_key_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("junk.pem");
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options
-            .open(&path)
-            .unwrap()
-            .write_all(b"not a key")
-            .unwrap();
+        private_file::write_new(&path, b"not a key").unwrap();
         assert!(matches!(
             SoftwareKey::load(&path),
             Err(SoftwareKeyError::NotP256Pkcs8(_))

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use der::Decode as _;
 use holdfast_hw::KeyKind;
 use holdfast_hw::attestation::evidence::{TpmEvidence, certify_nonce};
+use holdfast_hw::private_file::{self, PrivateFileError};
 use holdfast_hw::testing::signer_conformance;
 use holdfast_hw::tpm::testing::{
     duplicable_key, finish_with_other_ak, flush_transient_objects, make_credential, restricted_key,
@@ -132,7 +133,10 @@ fn swtpm_never_overwrites_a_key_file() {
     drop(tpm.create_key(&path).unwrap());
     let before = fs::read(&path).unwrap();
     let err = tpm.create_key(&path).unwrap_err();
-    assert!(matches!(err, TpmError::Exists(_)), "{err}");
+    assert!(
+        matches!(err, TpmError::File(PrivateFileError::Exists(_))),
+        "{err}"
+    );
     assert_eq!(fs::read(&path).unwrap(), before);
 }
 
@@ -164,19 +168,19 @@ fn swtpm_refuses_damaged_and_foreign_key_files() {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let err = tpm.load_key(&path).unwrap_err();
         assert!(
-            matches!(err, TpmError::InsecurePermissions { mode: 0o644, .. }),
+            matches!(
+                err,
+                TpmError::File(PrivateFileError::InsecurePermissions { mode: 0o644, .. })
+            ),
             "{err}"
         );
     }
 }
 
+/// Replaces the key file at `path` with `bytes`, mode 0600.
 fn write_0600(path: &Path, bytes: &[u8]) {
     let _ = fs::remove_file(path);
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    std::io::Write::write_all(&mut options.open(path).unwrap(), bytes).unwrap();
+    private_file::write_new(path, bytes).unwrap();
 }
 
 #[test]

@@ -15,4 +15,5 @@ mod har_capture;
 mod sessions;
 mod signing_key;
 mod stage;
+mod step_up;
 mod stolen_token;

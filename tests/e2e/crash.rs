@@ -12,27 +12,21 @@
 //!   the load).
 //!
 //! "Acknowledged" means the client read the whole answer before the kill:
-//! the ledger records an action only then. The binary is built (or found
-//! up to date) with `cargo build -p holdfast-server --bin holdfastd` on
-//! first use, unless `HOLDFASTD` names one.
+//! the ledger records an action only then. The binary is that of
+//! [`crate::support::holdfastd`].
 
-use std::io::{BufRead as _, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64ct::Encoding as _;
-use holdfast_proto::{Clock as _, JwtHeader, Signer as _, SystemClock, UnixTime, sign_jwt};
-use holdfast_server::config::ENV_OVERRIDES;
-use holdfast_server::enrollment::{ENROLL_PROOF_TYP, code_hash};
+use holdfast_proto::{Clock as _, SystemClock, UnixTime};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::support::holdfastd::{DataDir, run};
 use crate::support::{Agent, RS_ID, RS_SECRET, answer, assertion_form};
 
-/// Longest a start, a stop or the load may take before the test fails.
+/// Longest the load may take before the test fails.
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// Agents refreshing their sessions as fast as they can during the load.
 const REFRESHERS: usize = 4;
@@ -40,147 +34,6 @@ const REFRESHERS: usize = 4;
 /// (and at least three enrollments and three revocations made during the
 /// load); then the server is killed.
 const MIN_TOKEN_PROOFS: usize = 200;
-
-/// The `holdfastd` binary: `HOLDFASTD` if set, else built once by cargo.
-fn holdfastd_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        if let Some(path) = std::env::var_os("HOLDFASTD") {
-            return PathBuf::from(path);
-        }
-        // `cargo test` and `nextest` release the build lock before running
-        // tests, so this nested build is a no-op when the binary is fresh.
-        let mut command = Command::new(env!("CARGO"));
-        command
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "-p", "holdfast-server", "--bin", "holdfastd"])
-            .args(["--message-format", "json-render-diagnostics"]);
-        if !cfg!(debug_assertions) {
-            command.arg("--release");
-        }
-        let output = command.stderr(Stdio::inherit()).output().unwrap();
-        assert!(output.status.success(), "cargo build of holdfastd failed");
-        String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|message| message["target"]["name"] == "holdfastd")
-            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-            .expect("cargo build named no holdfastd executable")
-    })
-}
-
-/// `holdfastd ARGS`, with no `HOLDFAST_*` variable inherited.
-fn holdfastd(args: &[&str]) -> Command {
-    let mut command = Command::new(holdfastd_binary());
-    command.args(args);
-    for (var, _) in ENV_OVERRIDES {
-        command.env_remove(var);
-    }
-    command
-        .env_remove("HOLDFAST_CONFIG")
-        .env_remove("HOLDFAST_LOG");
-    command
-}
-
-/// Runs an offline `holdfastd` command to its end.
-fn run(args: &[&str]) -> Output {
-    let output = holdfastd(args).stdin(Stdio::null()).output().unwrap();
-    assert!(
-        output.status.code().is_some(),
-        "holdfastd {args:?} was killed: {output:?}"
-    );
-    output
-}
-
-/// A running `holdfastd serve`; killed (SIGKILL) on drop if still running.
-struct Served {
-    child: Option<Child>,
-    /// Where it listens.
-    address: SocketAddr,
-}
-
-impl Served {
-    /// `holdfastd serve` on `data` with `config`, listening on `listen`
-    /// (its public URL is `http://<the bound address>`). Returns once it
-    /// serves.
-    fn start(data: &Path, config: &Path, listen: &str) -> Self {
-        let data = data.to_str().unwrap();
-        let config = config.to_str().unwrap();
-        let args = [
-            "serve", "--data", data, "--config", config, "--listen", listen,
-        ];
-        let mut child = holdfastd(&args)
-            .env("HOLDFAST_LOG_FORMAT", "json")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut served = Self {
-            child: Some(child),
-            address: "127.0.0.1:0".parse().unwrap(),
-        };
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                // Keep draining the pipe whatever the line is.
-                let Ok(log) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
-                if log["fields"]["message"] == "holdfastd serving" {
-                    let _ = tx.send(log["fields"]["listen"].as_str().unwrap().to_owned());
-                }
-            }
-        });
-        let listen = rx
-            .recv_timeout(TIMEOUT)
-            .expect("holdfastd did not report its address");
-        served.address = listen.parse().unwrap();
-        served
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    /// SIGKILL (`Child::kill` on Unix): no shutdown, no final flush.
-    fn kill(mut self) -> ExitStatus {
-        let mut child = self.child.take().unwrap();
-        child.kill().unwrap();
-        child.wait().unwrap()
-    }
-
-    /// SIGTERM, and waits for the graceful exit.
-    fn terminate(mut self) -> ExitStatus {
-        let mut child = self.child.take().unwrap();
-        let pid = child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success());
-        let started = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            if started.elapsed() > TIMEOUT {
-                let _ = child.kill();
-                panic!("holdfastd (pid {pid}) did not stop within {TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 fn now() -> UnixTime {
     SystemClock.now()
@@ -302,15 +155,7 @@ async fn enroll(agent: &mut Agent, code: &str, ledger: &Shared) -> Result<(), Do
         .send()
         .await;
     let (_, challenge, _) = read(sent).await?;
-    let header = JwtHeader {
-        typ: ENROLL_PROOF_TYP,
-        kid: None,
-        jwk: Some(agent.key.public_jwk()),
-    };
-    let claims =
-        json!({"challenge": challenge["challenge"], "code_hash": code_hash(code), "iat": now()});
-    let proof = sign_jwt(&agent.key, &header, &claims).unwrap();
-    let body = json!({"code": code, "kind": "software", "name": "crash-test", "proof": proof});
+    let body = agent.enrollment(&challenge, code, now());
     let sent = agent
         .http
         .post(format!("{}/enroll", agent.base))
@@ -328,6 +173,30 @@ async fn enroll(agent: &mut Agent, code: &str, ledger: &Shared) -> Result<(), Do
     Ok(())
 }
 
+/// `method path` at the admin API with `token`, a fresh proof and `body`:
+/// the 200 answer, and the URL and proof sent.
+async fn admin_call(
+    admin: &Agent,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Result<(Value, (String, String)), Down> {
+    let url = format!("{}{path}", admin.base);
+    let proof = admin.proof(method, &url, Some(token), now());
+    let mut request = admin
+        .http
+        .request(method.parse().unwrap(), &url)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", &proof);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let (status, answer, _) = read(request.send().await).await?;
+    assert_eq!(status, StatusCode::OK, "{method} {path}: {answer}");
+    Ok((answer, (url, proof)))
+}
+
 /// The admin creates a device code for `name`, and a new agent enrolls
 /// with it.
 async fn enroll_device(
@@ -336,18 +205,8 @@ async fn enroll_device(
     name: &str,
     ledger: &Shared,
 ) -> Result<Agent, Down> {
-    let url = format!("{}/admin/enrollment-codes", admin.base);
-    let proof = admin.proof("POST", &url, Some(token), now());
-    let sent = admin
-        .http
-        .post(&url)
-        .header("authorization", format!("DPoP {token}"))
-        .header("dpop", proof)
-        .json(&json!({"principal": name, "roles": ["device"], "kinds": ["software"]}))
-        .send()
-        .await;
-    let (status, code, _) = read(sent).await?;
-    assert_eq!(status, StatusCode::OK, "{code}");
+    let body = json!({"principal": name, "roles": ["device"], "kinds": ["software"]});
+    let (code, _) = admin_call(admin, "POST", "/admin/enrollment-codes", token, Some(body)).await?;
     let mut agent = Agent::at(&admin.base, None);
     enroll(&mut agent, code["code"].as_str().unwrap(), ledger).await?;
     Ok(agent)
@@ -355,17 +214,7 @@ async fn enroll_device(
 
 /// An admin read (`GET /admin/sessions`) with a recorded proof.
 async fn admin_read(admin: &Agent, token: &str, ledger: &Shared) -> Result<(), Down> {
-    let url = format!("{}/admin/sessions", admin.base);
-    let proof = admin.proof("GET", &url, Some(token), now());
-    let sent = admin
-        .http
-        .get(&url)
-        .header("authorization", format!("DPoP {token}"))
-        .header("dpop", &proof)
-        .send()
-        .await;
-    let (status, body, _) = read(sent).await?;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, (url, proof)) = admin_call(admin, "GET", "/admin/sessions", token, None).await?;
     note(ledger, |l| {
         l.admin_proofs.push((url, token.to_owned(), proof));
     });
@@ -379,17 +228,8 @@ async fn revoke_session(
     sid: &str,
     ledger: &Shared,
 ) -> Result<(), Down> {
-    let url = format!("{}/admin/sessions/{sid}/revoke", admin.base);
-    let proof = admin.proof("POST", &url, Some(token), now());
-    let sent = admin
-        .http
-        .post(&url)
-        .header("authorization", format!("DPoP {token}"))
-        .header("dpop", proof)
-        .send()
-        .await;
-    let (status, event, _) = read(sent).await?;
-    assert_eq!(status, StatusCode::OK, "{event}");
+    let path = format!("/admin/sessions/{sid}/revoke");
+    let (event, _) = admin_call(admin, "POST", &path, token, None).await?;
     assert_eq!(
         (event["kind"].as_str(), event["id"].as_str()),
         (Some("session"), Some(sid))
@@ -427,6 +267,31 @@ async fn feed(base: &str) -> Vec<Value> {
     }
 }
 
+/// Asserts that a request with `what`, accepted before the kill, was
+/// refused as a replay with `status`.
+async fn assert_replayed(
+    sent: Result<reqwest::Response, reqwest::Error>,
+    status: StatusCode,
+    what: &str,
+) {
+    let refused = answer(sent.unwrap()).await.expect_err(&format!(
+        "{what} accepted before the kill was accepted again"
+    ));
+    assert_eq!(
+        (
+            refused.status,
+            refused.error.as_str(),
+            refused.description()
+        ),
+        (
+            status,
+            "invalid_dpop_proof",
+            "DPoP proof has already been used (jti replayed)"
+        ),
+        "{what} accepted before the kill"
+    );
+}
+
 /// The audit log as `holdfastd audit export` writes it (server stopped).
 fn export(data: &str) -> Vec<Value> {
     let output = run(&["audit", "export", "--data", data]);
@@ -440,42 +305,15 @@ fn export(data: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_sigkill_under_load_loses_nothing_acknowledged() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let data_arg = data.to_str().unwrap().to_owned();
-    let config = dir.path().join("holdfastd.toml");
-    let config_arg = config.to_str().unwrap().to_owned();
-    let secret_sha256: String = holdfast_server::secret::secret_hash(RS_SECRET)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
     // The durability under test is the default; said explicitly here.
-    std::fs::write(
-        &config,
-        format!(
-            "sync_writes = true\n\n[[resource_servers]]\nid = \"{RS_ID}\"\n\
-             secret_sha256 = \"{secret_sha256}\"\n"
-        ),
-    )
-    .unwrap();
-
-    // The first admin, offline, as an operator would.
-    let output = run(&[
-        "admin",
-        "bootstrap",
-        "--data",
-        &data_arg,
-        "--config",
-        &config_arg,
-    ]);
-    assert!(output.status.success(), "{output:?}");
-    let code = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-
-    let server = Served::start(&data, &config, "127.0.0.1:0");
+    let dir = DataDir::new("sync_writes = true");
+    let mut server = dir.serve("127.0.0.1:0");
     let base = server.url();
     let ledger: Shared = Arc::default();
     let mut admin = Agent::at(&base, None);
-    enroll(&mut admin, &code, &ledger).await.unwrap();
+    enroll(&mut admin, &dir.bootstrap_code, &ledger)
+        .await
+        .unwrap();
     let (admin_token, _) = login(&mut admin, &ledger).await.unwrap();
 
     // Devices enrolled and logged in before the load.
@@ -596,7 +434,7 @@ async fn crash_sigkill_under_load_loses_nothing_acknowledged() {
     );
 
     // Restart on the same store and address (the proofs name it in `htu`).
-    let server = Served::start(&data, &config, &base.replace("http://", ""));
+    let mut server = dir.serve(&base.replace("http://", ""));
     assert_eq!(server.url(), base);
     println!(
         "restart: serving again {:?} after the kill",
@@ -605,9 +443,8 @@ async fn crash_sigkill_under_load_loses_nothing_acknowledged() {
     let http = reqwest::Client::new();
 
     // 1. Every accepted proof is still spent: the exact requests, again.
-    let replayed = "DPoP proof has already been used (jti replayed)";
     for (proof, refresh_token) in &ledger.token_proofs {
-        let response = http
+        let sent = http
             .post(format!("{base}/token"))
             .header("DPoP", proof)
             .form(&[
@@ -615,41 +452,17 @@ async fn crash_sigkill_under_load_loses_nothing_acknowledged() {
                 ("refresh_token", refresh_token),
             ])
             .send()
-            .await
-            .unwrap();
-        let refused = answer(response)
-            .await
-            .expect_err("a token proof accepted before the kill was accepted again");
-        assert_eq!(
-            (
-                refused.status,
-                refused.error.as_str(),
-                refused.description()
-            ),
-            (StatusCode::BAD_REQUEST, "invalid_dpop_proof", replayed),
-            "a token proof accepted before the kill"
-        );
+            .await;
+        assert_replayed(sent, StatusCode::BAD_REQUEST, "a token proof").await;
     }
     for (url, token, proof) in &ledger.admin_proofs {
-        let response = http
+        let sent = http
             .get(url)
             .header("authorization", format!("DPoP {token}"))
             .header("dpop", proof)
             .send()
-            .await
-            .unwrap();
-        let refused = answer(response)
-            .await
-            .expect_err("an admin proof accepted before the kill was accepted again");
-        assert_eq!(
-            (
-                refused.status,
-                refused.error.as_str(),
-                refused.description()
-            ),
-            (StatusCode::UNAUTHORIZED, "invalid_dpop_proof", replayed),
-            "an admin proof accepted before the kill"
-        );
+            .await;
+        assert_replayed(sent, StatusCode::UNAUTHORIZED, "an admin proof").await;
     }
 
     // 2. Every enrollment is in the registry verifiers read, active.
@@ -694,11 +507,11 @@ async fn crash_sigkill_under_load_loses_nothing_acknowledged() {
     assert!(status.success(), "{status:?}");
 
     // 4. The chain verifies and holds every acknowledged record.
-    let output = run(&["audit", "verify", "--data", &data_arg]);
+    let output = run(&["audit", "verify", "--data", &dir.data]);
     let verified = String::from_utf8(output.stdout.clone()).unwrap();
     assert!(output.status.success(), "{output:?}");
     assert!(verified.starts_with("audit chain intact: "), "{verified}");
-    let records = export(&data_arg);
+    let records = export(&dir.data);
     assert!(records.len() >= baseline.len());
     for (before, after) in baseline.iter().zip(&records) {
         assert_eq!(

@@ -408,6 +408,12 @@ fn token_form_seeds() {
             "grant_type=%FF%FE&refresh_token=x".to_owned(),
         ),
         ("empty", String::new()),
+        // The refusal of a repeated parameter quotes its name whole: a
+        // long name makes an unbounded error_description.
+        (
+            "regression-repeated-long-name",
+            format!("{0}=1&{0}=2", "n".repeat(600)),
+        ),
     ];
     for (name, body) in cases {
         write(t, name, body);

@@ -23,22 +23,15 @@
 //! RSS and descriptors before, during and after): run with `--no-capture`;
 //! `docs/security.md`, "Hostile load", records them.
 //!
-//! The binary is built (or found up to date) with `cargo build -p
-//! holdfast-server --bin holdfastd` on first use, unless `HOLDFASTD` names
-//! one.
+//! The binary is that of [`crate::support::holdfastd`].
 
-use std::io::{BufRead as _, BufReader};
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64ct::{Base64UrlUnpadded, Encoding as _};
 use holdfast_proto::{Clock as _, JwtHeader, Signer as _, SystemClock, UnixTime, sign_jwt};
-use holdfast_server::config::ENV_OVERRIDES;
-use holdfast_server::enrollment::{ENROLL_PROOF_TYP, code_hash};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::Digest as _;
@@ -46,7 +39,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-use crate::support::{Agent, RS_ID, RS_SECRET, answer, assertion_form};
+use crate::support::holdfastd::{self, Daemon, DataDir};
+use crate::support::{Agent, RS_ID, RS_SECRET, Refusal, answer, assertion_form, serve};
 
 /// Longest anything may take before the test fails.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -54,173 +48,6 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 const HONEST_IP: [u8; 4] = [127, 0, 0, 2];
 /// One MiB.
 const MIB: usize = 1024 * 1024;
-
-// ---------------------------------------------------------------------
-// The binaries.
-
-/// The `holdfastd` binary: `HOLDFASTD` if set, else built once by cargo.
-fn holdfastd_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        if let Some(path) = std::env::var_os("HOLDFASTD") {
-            return PathBuf::from(path);
-        }
-        // `cargo test` and `nextest` release the build lock before running
-        // tests, so this nested build is a no-op when the binary is fresh.
-        let mut command = Command::new(env!("CARGO"));
-        command
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "-p", "holdfast-server", "--bin", "holdfastd"])
-            .args(["--message-format", "json-render-diagnostics"]);
-        if !cfg!(debug_assertions) {
-            command.arg("--release");
-        }
-        let output = command.stderr(Stdio::inherit()).output().unwrap();
-        assert!(output.status.success(), "cargo build of holdfastd failed");
-        String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|message| message["target"]["name"] == "holdfastd")
-            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-            .expect("cargo build named no holdfastd executable")
-    })
-}
-
-/// `holdfastd ARGS`, with no `HOLDFAST_*` variable inherited.
-fn holdfastd(args: &[&str]) -> Command {
-    let mut command = Command::new(holdfastd_binary());
-    command.args(args);
-    for (var, _) in ENV_OVERRIDES {
-        command.env_remove(var);
-    }
-    command
-        .env_remove("HOLDFAST_CONFIG")
-        .env_remove("HOLDFAST_LOG");
-    command
-}
-
-/// A running `holdfastd serve` or `holdfastd proxy`, logging JSON; killed
-/// on drop if still running.
-struct Daemon {
-    child: Option<Child>,
-    pid: u32,
-    address: SocketAddr,
-    /// Every log line so far.
-    log: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Daemon {
-    /// Spawns `command` and waits for the log line `ready` with the
-    /// address it listens on.
-    fn spawn(mut command: Command, ready: &'static str) -> Self {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let lines = Arc::clone(&log);
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                // Keep draining the pipe whatever the line is.
-                let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-                    continue;
-                };
-                if entry["fields"]["message"] == ready {
-                    let _ = tx.send(entry["fields"]["listen"].as_str().unwrap().to_owned());
-                }
-                lines.lock().unwrap().push(entry);
-            }
-        });
-        let pid = child.id();
-        let mut daemon = Self {
-            child: Some(child),
-            pid,
-            address: "127.0.0.1:0".parse().unwrap(),
-            log,
-        };
-        let listen = rx
-            .recv_timeout(TIMEOUT)
-            .unwrap_or_else(|_| panic!("holdfastd did not log {ready:?}"));
-        daemon.address = listen.parse().unwrap();
-        daemon
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    /// Resident memory, KiB.
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
-    }
-
-    /// Open file descriptors (sockets, the store's files, epoll, ...).
-    fn fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid))
-            .unwrap()
-            .count()
-    }
-
-    /// Requests logged so far for the route template `route`.
-    fn requests_to(&self, route: &str) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|e| e["fields"]["message"] == "request" && e["span"]["route"] == route)
-            .count()
-    }
-
-    /// Whether a log line with `message` was written.
-    fn logged(&self, message: &str) -> bool {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|e| e["fields"]["message"] == message)
-    }
-
-    /// SIGTERM, and waits for the graceful exit.
-    fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.child.take().unwrap();
-        let pid = child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success());
-        let started = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                // Let the log thread read the last lines.
-                std::thread::sleep(Duration::from_millis(100));
-                return status;
-            }
-            if started.elapsed() > TIMEOUT {
-                let _ = child.kill();
-                panic!("holdfastd (pid {pid}) did not stop within {TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 fn now() -> UnixTime {
     SystemClock.now()
@@ -249,7 +76,7 @@ struct Issuer {
     admin_token: String,
     /// The honest device, sending from `HONEST_IP`.
     device: Agent,
-    _dir: tempfile::TempDir,
+    _dir: DataDir,
 }
 
 impl Issuer {
@@ -257,65 +84,31 @@ impl Issuer {
     /// test resource server, an admin (from the bootstrap code) and an
     /// enrolled, logged-in honest device.
     async fn start(limits: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let data_arg = data.to_str().unwrap().to_owned();
-        let config = dir.path().join("holdfastd.toml");
-        let config_arg = config.to_str().unwrap().to_owned();
-        let secret_sha256: String = holdfast_server::secret::secret_hash(RS_SECRET)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
         // No fsync per write: the figures measure the connection handling,
         // not the disk (docs/security.md says so next to them).
-        std::fs::write(
-            &config,
-            format!(
-                "sync_writes = false\n\n[limits]\n{limits}\n\n[[resource_servers]]\n\
-                 id = \"{RS_ID}\"\nsecret_sha256 = \"{secret_sha256}\"\n"
-            ),
-        )
-        .unwrap();
-        let output = holdfastd(&[
-            "admin",
-            "bootstrap",
-            "--data",
-            &data_arg,
-            "--config",
-            &config_arg,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        let code = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-
-        let mut command = holdfastd(&[
-            "serve",
-            "--data",
-            &data_arg,
-            "--config",
-            &config_arg,
-            "--listen",
-            "127.0.0.1:0",
-        ]);
-        command.env("HOLDFAST_LOG_FORMAT", "json");
-        let daemon = Daemon::spawn(command, "holdfastd serving");
+        let dir = DataDir::new(&format!("sync_writes = false\n\n[limits]\n{limits}"));
+        let daemon = dir.serve("127.0.0.1:0");
         let url = daemon.url();
 
         let mut admin = Agent::at(&url, None);
-        enroll(&mut admin, &code).await;
+        admin.enroll_at(&dir.bootstrap_code, now()).await.unwrap();
         let admin_token = admin.login(now()).await.unwrap().access;
-        let device_code = admin_call(
-            &admin,
-            &admin_token,
-            "/admin/enrollment-codes",
-            &json!({"principal": "honest", "roles": ["device"], "kinds": ["software"]}),
-        )
-        .await;
+        let device_code = admin
+            .admin(
+                "POST",
+                "/admin/enrollment-codes",
+                &admin_token,
+                Some(json!({"principal": "honest", "roles": ["device"], "kinds": ["software"]})),
+                now(),
+            )
+            .await
+            .unwrap();
         let mut device = Agent::at(&url, Some(IpAddr::from(HONEST_IP)));
         device.http = http_from(IpAddr::from(HONEST_IP));
-        enroll(&mut device, device_code["code"].as_str().unwrap()).await;
+        device
+            .enroll_at(device_code["code"].as_str().unwrap(), now())
+            .await
+            .unwrap();
         device.login(now()).await.unwrap();
         Self {
             daemon,
@@ -328,60 +121,9 @@ impl Issuer {
     }
 }
 
-/// Enrolls `agent`'s software key with `code` (as `holdfast enroll` does).
-async fn enroll(agent: &mut Agent, code: &str) {
-    let challenge: Value = agent
-        .http
-        .post(format!("{}/enroll/challenge", agent.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let header = JwtHeader {
-        typ: ENROLL_PROOF_TYP,
-        kid: None,
-        jwk: Some(agent.key.public_jwk()),
-    };
-    let claims =
-        json!({"challenge": challenge["challenge"], "code_hash": code_hash(code), "iat": now()});
-    let proof = sign_jwt(&agent.key, &header, &claims).unwrap();
-    let body = json!({"code": code, "kind": "software", "name": "hostile-test", "proof": proof});
-    let response = agent
-        .http
-        .post(format!("{}/enroll", agent.base))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let enrolled = answer(response).await.unwrap();
-    agent.client_id = enrolled["client_id"].as_str().unwrap().to_owned();
-}
-
-/// A POST to the admin API with `body`; the 200 answer.
-async fn admin_call(admin: &Agent, token: &str, path: &str, body: &Value) -> Value {
-    let url = format!("{}{path}", admin.base);
-    let proof = admin.proof("POST", &url, Some(token), now());
-    let response = admin
-        .http
-        .post(&url)
-        .header("authorization", format!("DPoP {token}"))
-        .header("dpop", proof)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    answer(response).await.unwrap()
-}
-
 /// An upstream that answers `ok` to everything.
 async fn upstream() -> (String, oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum::Router::new().fallback(|| async { "ok" });
-    let (shutdown, _) = crate::support::serve_on(listener, app);
-    (url, shutdown)
+    serve(axum::Router::new().fallback(|| async { "ok" })).await
 }
 
 /// `holdfastd proxy` following `issuer`, in front of `upstream`, with
@@ -401,7 +143,7 @@ fn proxy(issuer: &Issuer, upstream: &str, extra: &[&str]) -> Daemon {
         "json",
     ];
     args.extend_from_slice(extra);
-    let mut command = holdfastd(&args);
+    let mut command = holdfastd::command(&args);
     command.env("HOLDFAST_PROXY_CLIENT_SECRET", RS_SECRET);
     Daemon::spawn(command, "holdfastd proxy serving")
 }
@@ -530,22 +272,13 @@ struct Sampler {
 impl Sampler {
     fn start(daemon: &Daemon) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let pid = daemon.pid;
+        let pid = daemon.pid();
         let flag = Arc::clone(&stop);
         let handle = std::thread::spawn(move || {
             let (mut rss, mut fds) = (0, 0);
             while !flag.load(Ordering::SeqCst) {
-                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-                    let now_rss = status
-                        .lines()
-                        .find_map(|l| l.strip_prefix("VmRSS:"))
-                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                        .unwrap_or(0);
-                    rss = rss.max(now_rss);
-                }
-                if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
-                    fds = fds.max(dir.count());
-                }
+                rss = rss.max(holdfastd::rss_kib(pid).unwrap_or(0));
+                fds = fds.max(holdfastd::fds(pid).unwrap_or(0));
                 std::thread::sleep(Duration::from_millis(50));
             }
             (rss, fds)
@@ -708,6 +441,54 @@ fn proof_with(agent: &Agent, claims: &Value) -> String {
         jwk: Some(agent.key.public_jwk()),
     };
     sign_jwt(&agent.key, &header, claims).unwrap()
+}
+
+/// Prints the refusal of `what` (the figures quote it) and asserts that it
+/// is a 400 with `error`.
+async fn assert_bad_request(response: reqwest::Response, what: &str, error: &str) -> Refusal {
+    let refusal = answer(response).await.unwrap_err();
+    println!("ANSWER {what}: {} {}", refusal.status, refusal.body);
+    assert_eq!(
+        (refusal.status, refusal.error.as_str()),
+        (StatusCode::BAD_REQUEST, error),
+        "{what}: {}",
+        refusal.body
+    );
+    refusal
+}
+
+/// Proofs by `agent` for a request whose own claims are `request` (`htm`,
+/// `htu`, and `nonce` or `ath`), hostile in size or depth: a 1000-byte
+/// `jti`, and `deep` JSON in the header and in the claims.
+fn hostile_proofs(agent: &Agent, request: &Value, deep: &str) -> Vec<(&'static str, String)> {
+    let claims = |jti: String| {
+        let mut claims = request.clone();
+        claims["iat"] = json!(now());
+        claims["jti"] = json!(jti);
+        claims
+    };
+    let valid_jwk = serde_json::to_string(agent.key.public_jwk()).unwrap();
+    let htm = &request["htm"];
+    vec![
+        (
+            "a 1000-byte proof jti",
+            proof_with(agent, &claims("j".repeat(1000))),
+        ),
+        (
+            "nested JSON in the proof header",
+            raw_jws(
+                &format!(r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{valid_jwk},"x":{deep}}}"#),
+                &claims(holdfast_server::secret::random_id()).to_string(),
+            ),
+        ),
+        (
+            "nested JSON in the proof claims",
+            raw_jws(
+                &format!(r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{valid_jwk}}}"#),
+                &format!(r#"{{"htm":{htm},"x":{deep}}}"#),
+            ),
+        ),
+    ]
 }
 
 // ---------------------------------------------------------------------
@@ -1216,39 +997,12 @@ async fn hostile_huge_jtis_and_deeply_nested_json_get_clean_errors() {
 
     // At the token endpoint: the proof, then the client assertion.
     let jti_1k = "j".repeat(1000);
-    let good_claims = |extra: Value| -> Value {
-        let mut claims = json!({"htm": "POST", "htu": token_url, "iat": now(),
-                "jti": holdfast_server::secret::random_id(), "nonce": device.nonce});
-        for (k, v) in extra.as_object().unwrap() {
-            claims[k] = v.clone();
-        }
-        claims
-    };
-    let valid_jwk = serde_json::to_string(device.key.public_jwk()).unwrap();
-    let proofs = [
-        (
-            "a 1000-byte proof jti",
-            proof_with(device, &good_claims(json!({"jti": jti_1k}))),
-        ),
-        (
-            "nested JSON in the proof header",
-            raw_jws(
-                &format!(r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{valid_jwk},"x":{deep}}}"#),
-                &good_claims(json!({})).to_string(),
-            ),
-        ),
-        (
-            "nested JSON in the proof claims",
-            raw_jws(
-                &format!(r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{valid_jwk}}}"#),
-                &format!(r#"{{"htm":"POST","x":{deep}}}"#),
-            ),
-        ),
-        (
-            "nested JSON as the proof header",
-            raw_jws(&nested(2000), "{}"),
-        ),
-    ];
+    let token_claims = json!({"htm": "POST", "htu": token_url, "nonce": device.nonce});
+    let mut proofs = hostile_proofs(device, &token_claims, &deep);
+    proofs.push((
+        "nested JSON as the proof header",
+        raw_jws(&nested(2000), "{}"),
+    ));
     let jti = format!("assertion-{}", holdfast_server::secret::random_id());
     let assertion = device.assertion(now(), &jti);
     for (what, proof) in proofs {
@@ -1259,14 +1013,7 @@ async fn hostile_huge_jtis_and_deeply_nested_json_get_clean_errors() {
             .send()
             .await
             .unwrap();
-        let refusal = answer(response).await.unwrap_err();
-        println!("ANSWER /token, {what}: {} {}", refusal.status, refusal.body);
-        assert_eq!(
-            (refusal.status, refusal.error.as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_dpop_proof"),
-            "{what}: {}",
-            refusal.body
-        );
+        assert_bad_request(response, &format!("/token, {what}"), "invalid_dpop_proof").await;
     }
     let assertions = [
         (
@@ -1338,34 +1085,8 @@ async fn hostile_huge_jtis_and_deeply_nested_json_get_clean_errors() {
             "{what}: {challenge}"
         );
     }
-    let proxied_claims = |extra: Value| -> Value {
-        let mut claims = json!({"htm": "GET", "htu": orders, "iat": now(),
-            "jti": holdfast_server::secret::random_id(), "ath": ath(&token)});
-        for (k, v) in extra.as_object().unwrap() {
-            claims[k] = v.clone();
-        }
-        claims
-    };
-    let proof_cases = [
-        (
-            "a 1000-byte proof jti",
-            proof_with(device, &proxied_claims(json!({"jti": jti_1k}))),
-        ),
-        (
-            "nested JSON in the proof header",
-            raw_jws(
-                &format!(r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{valid_jwk},"x":{deep}}}"#),
-                &proxied_claims(json!({})).to_string(),
-            ),
-        ),
-        (
-            "nested JSON in the proof claims",
-            raw_jws(
-                &format!(r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{valid_jwk}}}"#),
-                &format!(r#"{{"htm":"GET","x":{deep}}}"#),
-            ),
-        ),
-    ];
+    let proxied_claims = json!({"htm": "GET", "htu": orders, "ath": ath(&token)});
+    let proof_cases = hostile_proofs(device, &proxied_claims, &deep);
     for (what, proof) in proof_cases {
         let response = http
             .get(&orders)
@@ -1403,17 +1124,8 @@ async fn hostile_huge_jtis_and_deeply_nested_json_get_clean_errors() {
                 .send()
                 .await
                 .unwrap();
-            let refusal = answer(response).await.unwrap_err();
-            println!(
-                "ANSWER {path}, nested body: {} {}",
-                refusal.status, refusal.body
-            );
-            assert_eq!(
-                (refusal.status, refusal.error.as_str()),
-                (StatusCode::BAD_REQUEST, "invalid_request"),
-                "{path}: {}",
-                refusal.body
-            );
+            let what = format!("{path}, nested body");
+            let refusal = assert_bad_request(response, &what, "invalid_request").await;
             if path == "/enroll" && body.contains("attestation") {
                 assert!(
                     // serde_json's RecursionLimitExceeded, which axum
@@ -1439,17 +1151,7 @@ async fn hostile_huge_jtis_and_deeply_nested_json_get_clean_errors() {
             .send()
             .await
             .unwrap();
-        let refusal = answer(response).await.unwrap_err();
-        println!(
-            "ANSWER admin, nested body: {} {}",
-            refusal.status, refusal.body
-        );
-        assert_eq!(
-            (refusal.status, refusal.error.as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_request"),
-            "admin: {}",
-            refusal.body
-        );
+        assert_bad_request(response, "admin, nested body", "invalid_request").await;
         let response = http
             .post(format!("{}/sessions/ip-deviation", issuer.url))
             .basic_auth(RS_ID, Some(RS_SECRET))
@@ -1458,17 +1160,7 @@ async fn hostile_huge_jtis_and_deeply_nested_json_get_clean_errors() {
             .send()
             .await
             .unwrap();
-        let refusal = answer(response).await.unwrap_err();
-        println!(
-            "ANSWER ip-deviation, nested body: {} {}",
-            refusal.status, refusal.body
-        );
-        assert_eq!(
-            (refusal.status, refusal.error.as_str()),
-            (StatusCode::BAD_REQUEST, "invalid_request"),
-            "ip-deviation: {}",
-            refusal.body
-        );
+        assert_bad_request(response, "ip-deviation, nested body", "invalid_request").await;
     }
 
     // Both still serve.

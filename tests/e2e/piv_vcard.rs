@@ -33,20 +33,21 @@ use std::sync::Arc;
 use base64ct::{Base64, Encoding as _};
 use holdfast_client::evidence::PivEnrollment;
 use holdfast_client::{EnrollRequest, enroll};
-use holdfast_hw::KeyKind;
 use holdfast_hw::attestation::evidence::{Bytes, PivEvidence};
 use holdfast_hw::piv::{
     AttestationGap, PinPolicy, PinSource, PivConfig, PivError, PivKey, TouchPolicy,
 };
-use holdfast_proto::{Clock as _, Signer, SystemClock, build_enrollment_proof};
+use holdfast_hw::{KeyKind, private_file};
+use holdfast_proto::Signer;
 use holdfast_server::enrollment::bootstrap_admin;
-use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::support::{
-    Refusal, Server, answer, assert_enrollment_refused, assert_hardware_session, device_code,
+use crate::support::enrollment::{
+    assert_enrollment_refused, assert_hardware_session, denied, device_code, fact, fixture_env,
+    invalid, post_challenge,
 };
+use crate::support::{Refusal, Server};
 
 /// One card, one test at a time (for `cargo test`, which runs the tests of
 /// a binary on parallel threads).
@@ -55,14 +56,9 @@ static CARD: Mutex<()> = Mutex::const_new(());
 /// The virtual card's factory PIN.
 const PIN: &str = "123456";
 
-/// The environment variable `name`, or a failure that says how to set it.
+/// The virtual card's environment variable `name`.
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: start the virtual PIV card first with \
-             `source scripts/vpiv.sh && vpiv_start \"$(mktemp -d)\"` (and `vpiv_stop` after)"
-        )
-    })
+    fixture_env(name, "the virtual PIV card", "vpiv")
 }
 
 /// Exclusive use of the card, with no faults injected (and none left
@@ -78,13 +74,8 @@ impl Card {
     async fn open() -> Self {
         let turn = CARD.lock().await;
         let pin_dir = tempfile::tempdir().unwrap();
-        let pin_file = pin_dir.path().join("pin");
-        std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let private = std::fs::Permissions::from_mode(0o600);
-            std::fs::set_permissions(&pin_file, private).unwrap();
-        }
+        private_file::write_new(&pin_dir.path().join("pin"), format!("{PIN}\n").as_bytes())
+            .unwrap();
         let card = Self {
             serial: env("HOLDFAST_TEST_PIV_SERIAL").parse().unwrap(),
             control: PathBuf::from(env("HOLDFAST_TEST_PIV_CONTROL")),
@@ -134,13 +125,7 @@ async fn piv_issuer(trust_card: bool) -> Server {
     } else {
         Vec::new()
     };
-    let server = Server::start(|c| {
-        c.attestation.danger_yubikey_test_roots = roots;
-        c.policy.danger_accept_software_keys = false;
-    })
-    .await;
-    server.issuer.clock.set(SystemClock.now().as_secs());
-    server
+    Server::start_attesting(|c| c.attestation.danger_yubikey_test_roots = roots).await
 }
 
 /// `POST /enroll` by hand: `signer`'s key as a YubiKey key with
@@ -151,31 +136,17 @@ async fn post_enroll(
     signer: &dyn Signer,
     attestation: impl serde::Serialize,
 ) -> Result<Value, Refusal> {
-    let http = reqwest::Client::new();
-    let challenge = answer(
-        http.post(format!("{}/enroll/challenge", server.url))
-            .send()
-            .await
-            .unwrap(),
+    let challenge = post_challenge(server, None).await.unwrap();
+    let challenge = challenge["challenge"].as_str().unwrap();
+    crate::support::enrollment::post_enroll(
+        server,
+        code,
+        "yubikey",
+        signer,
+        challenge,
+        &attestation,
     )
     .await
-    .unwrap();
-    let challenge = challenge["challenge"].as_str().unwrap();
-    let proof = build_enrollment_proof(signer, challenge, code, server.now()).unwrap();
-    let body = json!({
-        "code": code,
-        "kind": "yubikey",
-        "name": "yk-laptop",
-        "proof": proof,
-        "attestation": attestation,
-    });
-    let response = http
-        .post(format!("{}/enroll", server.url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    answer(response).await
 }
 
 /// `POST /enroll` of `key` with the evidence its card gives for it.
@@ -193,16 +164,6 @@ fn assert_unattestable(key: &PivKey, gap: AttestationGap, message: &str) {
         "{err}"
     );
     assert_eq!(err.to_string(), message);
-}
-
-/// 403 `access_denied`, audited with `check`.
-fn denied(check: &str) -> (StatusCode, &'static str, &str) {
-    (StatusCode::FORBIDDEN, "access_denied", check)
-}
-
-/// 400 `invalid_request`, audited with `check`.
-fn invalid(check: &str) -> (StatusCode, &'static str, &str) {
-    (StatusCode::BAD_REQUEST, "invalid_request", check)
 }
 
 /// A certificate of the hw crate's real YubiKey test data, DER.
@@ -255,13 +216,7 @@ async fn enrolls_a_yubikey_that_gets_tokens_and_passes_the_verifier() {
     assert_eq!(device.kind, KeyKind::Yubikey);
     assert_eq!(device.attestation.kind, "yubikey");
     let details = &device.attestation.details;
-    let fact = |name: &str| {
-        details
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("no {name} in {details:?}"))
-            .to_owned()
-    };
+    let fact = |name: &str| fact(&device, name);
     assert_eq!(fact("serial"), card.serial.to_string());
     assert_eq!(fact("firmware"), key.firmware().to_string());
     assert_eq!(fact("firmware"), "5.7.4");

@@ -20,7 +20,7 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
 use axum::routing::get;
 use holdfast_proto::Clock;
-use holdfast_verifier::{FeedHandle, FeedOptions, ProxyOptions, VerifierConfig, proxy_router};
+use holdfast_verifier::{FeedHandle, ProxyOptions, VerifierConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -28,10 +28,8 @@ use tokio::sync::oneshot;
 use holdfast_server::config::{IpBinding, OnIpViolation};
 
 use crate::issuer_flow::{admin_agent, enrolled_agent};
-use crate::support::{Agent, RS_ID, RS_SECRET, Server};
+use crate::support::{Agent, RS_ID, Server, serve, serve_proxy};
 
-/// The issuer's default `aud`.
-const AUDIENCE: &str = "holdfast";
 /// The size of `/large`.
 const LARGE: usize = 5 * 1024 * 1024;
 /// The proxy's timeout in these tests; `/slow` takes longer.
@@ -129,14 +127,6 @@ impl HttpBody for Chunks {
     }
 }
 
-/// Serves `app` on 127.0.0.1:0 with the peer address; its URL and its stop.
-async fn serve(app: Router) -> (String, oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (shutdown, _) = crate::support::serve_on(listener, app);
-    (url, shutdown)
-}
-
 /// A proxy following `server`, in front of `upstream`, listening on its
 /// own public URL.
 struct Proxy {
@@ -159,27 +149,13 @@ impl Proxy {
         forward_credentials: bool,
         edit: impl FnOnce(&mut VerifierConfig),
     ) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let mut config = VerifierConfig::new(&server.url, AUDIENCE, &url, RS_ID, RS_SECRET);
-        edit(&mut config);
-        let feed_options = FeedOptions {
-            clock: server.issuer.clock.clone(),
-            // Short, so that stopping the issuer does not wait for a long-poll.
-            long_poll_wait: Duration::from_secs(1),
-            ..FeedOptions::default()
-        };
-        let (verifier, feed) =
-            holdfast_verifier::connect_with(config, reqwest::Client::new(), feed_options)
-                .await
-                .unwrap();
         let options = ProxyOptions {
             timeout: TIMEOUT,
             danger_forward_credentials: forward_credentials,
-            feed: Some(feed.monitor()),
+            ..ProxyOptions::default()
         };
-        let app = proxy_router(verifier, upstream, options).unwrap();
-        let (shutdown, _) = crate::support::serve_on(listener, app);
+        let (url, feed, shutdown) =
+            serve_proxy(server, upstream, options, |config, _| edit(config)).await;
         Self {
             url,
             clock: server.issuer.clock.clone(),

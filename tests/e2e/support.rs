@@ -1,15 +1,25 @@
 //! A real `holdfastd` router served on 127.0.0.1 (port 0), and a test
 //! device agent that speaks to it over HTTP with a software key.
+//!
+//! [`enrollment`]: hardware keys enrolled by hand, and the refusals
+//! asserted; [`holdfastd`]: the real binary as a child process.
+
+pub mod enrollment;
+pub mod holdfastd;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use getrandom::SysRng;
 use holdfast_hw::SoftwareKey;
 use holdfast_proto::{
-    AccessToken, Htu, JwtHeader, ProofRequest, Signer as _, UnixTime, build_proof, sign_jwt,
+    AccessToken, Htu, JwtHeader, ProofRequest, Signer as _, UnixTime, build_enrollment_proof,
+    build_proof, sign_jwt,
 };
 use holdfast_server::config::{Config, ResourceServerConfig};
 use holdfast_server::testing::TestIssuer;
+use holdfast_verifier::{FeedHandle, FeedOptions, ProxyOptions, Verifier, VerifierConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -19,6 +29,8 @@ use tokio::task::JoinHandle;
 pub const RS_ID: &str = "api";
 /// Its secret.
 pub const RS_SECRET: &str = "resource-server-secret";
+/// The issuer's default `aud`.
+pub const AUDIENCE: &str = "holdfast";
 
 /// A running issuer.
 pub struct Server {
@@ -116,7 +128,8 @@ impl Server {
     }
 }
 
-fn sha256_hex(s: &str) -> String {
+/// The hex SHA-256 of `s`, as `resource_servers.secret_sha256` holds it.
+pub fn sha256_hex(s: &str) -> String {
     // The server stores only this hash; compute it the same way here.
     let digest = holdfast_server::secret::secret_hash(s);
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -141,6 +154,57 @@ pub fn serve_on(
         .unwrap();
     });
     (shutdown, handle)
+}
+
+/// Serves `app` on 127.0.0.1:0 with the peer address; its URL and its stop.
+pub async fn serve(app: axum::Router) -> (String, oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (shutdown, _) = serve_on(listener, app);
+    (url, shutdown)
+}
+
+/// A verifier for the service at `base_url` (audience [`AUDIENCE`], the
+/// test resource server's credentials), following `server`'s feed on the
+/// issuer's (test) clock; `edit` changes either before it connects.
+pub async fn follow(
+    server: &Server,
+    base_url: &str,
+    edit: impl FnOnce(&mut VerifierConfig, &mut FeedOptions),
+) -> (Arc<Verifier>, FeedHandle) {
+    let mut config = VerifierConfig::new(&server.url, AUDIENCE, base_url, RS_ID, RS_SECRET);
+    let mut options = FeedOptions {
+        clock: server.issuer.clock.clone(),
+        // Short, so that stopping the issuer does not wait for a long-poll.
+        long_poll_wait: Duration::from_secs(1),
+        ..FeedOptions::default()
+    };
+    edit(&mut config, &mut options);
+    holdfast_verifier::connect_with(config, reqwest::Client::new(), options)
+        .await
+        .unwrap()
+}
+
+/// The verifying proxy (`holdfast_verifier::proxy_router`) on a port of its
+/// own in front of `upstream`, with `options`; its verifier follows
+/// `server` as [`follow`] makes it (with `edit`), and its `/metrics` show
+/// the follower's counters. Its URL, the follower and its stop.
+pub async fn serve_proxy(
+    server: &Server,
+    upstream: &str,
+    options: ProxyOptions,
+    edit: impl FnOnce(&mut VerifierConfig, &mut FeedOptions),
+) -> (String, FeedHandle, oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (verifier, feed) = follow(server, &url, edit).await;
+    let options = ProxyOptions {
+        feed: Some(feed.monitor()),
+        ..options
+    };
+    let app = holdfast_verifier::proxy_router(verifier, upstream, options).unwrap();
+    let (shutdown, _) = serve_on(listener, app);
+    (url, feed, shutdown)
 }
 
 /// Tokens from the token endpoint.
@@ -233,38 +297,37 @@ impl Agent {
 
     /// Enrolls with `code`; returns the enrollment response.
     pub async fn enroll(&mut self, server: &Server, code: &str) -> Result<Value, Refusal> {
-        let challenge: Value = self
+        self.enroll_at(code, server.now()).await
+    }
+
+    /// Enrolls with `code`, the proof made at `now` (for an issuer that is
+    /// not a [`Server`], e.g. a `holdfastd` child process on the real clock).
+    pub async fn enroll_at(&mut self, code: &str, now: UnixTime) -> Result<Value, Refusal> {
+        let challenge = self
             .http
             .post(format!("{}/enroll/challenge", self.base))
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
-        let code_hash = holdfast_server::enrollment::code_hash(code);
-        let header = JwtHeader {
-            typ: "holdfast-enroll+jwt",
-            kid: None,
-            jwk: Some(self.key.public_jwk()),
-        };
-        let proof = sign_jwt(
-            &self.key,
-            &header,
-            &json!({"challenge": challenge["challenge"], "code_hash": code_hash, "iat": server.now()}),
-        )
-        .unwrap();
-        let body = json!({"code": code, "kind": "software", "name": "test-laptop", "proof": proof});
+        let challenge = answer(challenge).await?;
         let response = self
             .http
             .post(format!("{}/enroll", self.base))
-            .json(&body)
+            .json(&self.enrollment(&challenge, code, now))
             .send()
             .await
             .unwrap();
         let result = answer(response).await?;
         self.client_id = result["client_id"].as_str().unwrap().to_owned();
         Ok(result)
+    }
+
+    /// The `POST /enroll` body for this software key with `code`, its proof
+    /// over the `challenge` answer made at `now`.
+    pub fn enrollment(&self, challenge: &Value, code: &str, now: UnixTime) -> Value {
+        let challenge = challenge["challenge"].as_str().unwrap();
+        let proof = build_enrollment_proof(&self.key, challenge, code, now).unwrap();
+        json!({"code": code, "kind": "software", "name": "test-laptop", "proof": proof})
     }
 
     /// A `private_key_jwt` client assertion.
@@ -422,18 +485,7 @@ impl WhoAmI {
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let config =
-            holdfast_verifier::VerifierConfig::new(&server.url, "holdfast", &url, RS_ID, RS_SECRET);
-        let options = holdfast_verifier::FeedOptions {
-            clock: server.issuer.clock.clone(),
-            // Short, so that stopping the issuer does not wait for a long-poll.
-            long_poll_wait: std::time::Duration::from_secs(1),
-            ..holdfast_verifier::FeedOptions::default()
-        };
-        let (verifier, feed) =
-            holdfast_verifier::connect_with(config, reqwest::Client::new(), options)
-                .await
-                .unwrap();
+        let (verifier, feed) = follow(server, &url, |_, _| {}).await;
         let app = axum::Router::new()
             .route("/whoami", axum::routing::get(whoami))
             .layer(holdfast_verifier::VerifierLayer::new(verifier));
@@ -443,119 +495,5 @@ impl WhoAmI {
             _feed: feed,
             _shutdown: shutdown,
         }
-    }
-}
-
-/// Asserts that an enrollment was refused with `status`, `error` and an
-/// `error_description` that is exactly `description` (or starts with it
-/// when it ends in `…`); that the newest `enrollment_refused` audit record
-/// names `check` and the same reason; and that no device was stored.
-#[track_caller]
-pub fn assert_enrollment_refused(
-    server: &Server,
-    got: Result<Value, Refusal>,
-    (status, error, check): (StatusCode, &str, &str),
-    description: &str,
-) {
-    let refusal = match got {
-        Ok(enrolled) => panic!("{check}: enrolled {enrolled}"),
-        Err(refusal) => refusal,
-    };
-    assert_eq!(
-        (refusal.status, refusal.error.as_str()),
-        (status, error),
-        "{check}: {}",
-        refusal.body
-    );
-    let got = refusal.description();
-    match description.strip_suffix('…') {
-        Some(prefix) => assert!(got.starts_with(prefix), "{check}: {got}"),
-        None => assert_eq!(got, description, "{check}"),
-    }
-    let last = server
-        .audited("enrollment_refused")
-        .pop()
-        .expect("the refusal is audited");
-    assert_eq!(last.entry.details["check"], check, "{:?}", last.entry);
-    assert_eq!(last.entry.outcome, error);
-    assert_eq!(last.entry.details["reason"], got);
-    assert!(
-        server.issuer.state.store.devices().unwrap().is_empty(),
-        "{check}: a refusal stored a device"
-    );
-}
-
-/// Runs an enrolled hardware key's session end to end: a DPoP client for
-/// `enrolled` signing with `signer` gets a token whose introspection shows
-/// the key (`cnf.jkt`) and `amr` `hwk`+`pop`, then calls a [`WhoAmI`]
-/// service behind the verifier twice (a fresh proof each), which answers
-/// the enrolled identity. Returns the client for more requests.
-pub async fn assert_hardware_session(
-    server: &Server,
-    enrolled: &holdfast_client::Enrollment,
-    signer: std::sync::Arc<dyn holdfast_proto::Signer>,
-) -> holdfast_client::DpopClient {
-    let client = holdfast_client::DpopClient::discover_with(
-        &server.url,
-        &enrolled.client_id,
-        signer,
-        reqwest::Client::new(),
-        server.issuer.clock.clone(),
-    )
-    .await
-    .unwrap();
-    let token = client.access_token().await.unwrap();
-    let introspected = server.introspect(token.expose()).await;
-    assert_eq!(introspected["active"], true);
-    assert_eq!(introspected["client_id"], enrolled.client_id.as_str());
-    assert_eq!(introspected["cnf"]["jkt"], enrolled.jkt.as_str());
-    assert_eq!(introspected["amr"], json!(["hwk", "pop"]));
-
-    let protected = WhoAmI::start(server).await;
-    for _ in 0..2 {
-        let response = client
-            .request(
-                reqwest::Method::GET,
-                &format!("{}/whoami", protected.url),
-                reqwest::header::HeaderMap::new(),
-                None,
-            )
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let identity: Value = response.json().await.unwrap();
-        assert_eq!(identity["client_id"], enrolled.client_id.as_str());
-        assert_eq!(identity["sub"], enrolled.principal_id.as_str());
-        assert_eq!(identity["jkt"], enrolled.jkt.as_str());
-        assert_eq!(identity["amr"], json!(["hwk", "pop"]));
-    }
-    client
-}
-
-/// A one-time code, valid ten minutes, for a device (role `device`) of
-/// `principal` that allows keys of `kind`.
-pub fn device_code(server: &Server, principal: &str, kind: holdfast_hw::KeyKind) -> String {
-    holdfast_server::enrollment::create_code(
-        &server.issuer.state,
-        principal,
-        &[holdfast_server::model::Role::Device],
-        &[kind],
-        "admin:test",
-        600,
-        server.now(),
-    )
-    .unwrap()
-    .0
-}
-
-impl Server {
-    /// The device record of the enrolled key `jkt`.
-    pub fn device(&self, jkt: &holdfast_proto::Jkt) -> holdfast_server::model::Device {
-        self.issuer
-            .state
-            .store
-            .device_by_jkt(jkt)
-            .unwrap()
-            .unwrap_or_else(|| panic!("no device for {jkt}"))
     }
 }

@@ -26,12 +26,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::routing::get;
-use axum::{Json, Router};
 use holdfast_client::evidence::TpmEnrollment;
-use holdfast_client::{DpopClient, EnrollRequest, enroll};
+use holdfast_client::{EnrollRequest, enroll};
 use holdfast_hw::attestation::evidence::{
     Bytes, TpmActivationChallenge, TpmActivationRequest, TpmEvidence,
 };
@@ -41,33 +38,27 @@ use holdfast_hw::tpm::testing::{
 };
 use holdfast_hw::tpm::{EkKind, Tpm, TpmAttestor, TpmConfig, TpmError, TpmKey};
 use holdfast_hw::{KeyKind, SoftwareKey};
-use holdfast_proto::{Clock as _, Signer, SystemClock, build_enrollment_proof};
-use holdfast_server::enrollment::{bootstrap_admin, create_code};
-use holdfast_server::model::Role;
-use holdfast_verifier::{FeedHandle, FeedOptions, Verified, VerifiedIdentity, VerifierConfig};
+use holdfast_proto::Signer;
+use holdfast_server::enrollment::bootstrap_admin;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::support::{RS_ID, RS_SECRET, Refusal, Server, answer};
+use crate::support::enrollment::{
+    assert_enrollment_refused, assert_hardware_session, denied, device_code, fact, fixture_env,
+    post_challenge,
+};
+use crate::support::{Refusal, Server};
 
 /// One simulator, one connection at a time (for `cargo test`, which runs
 /// the tests of a binary on parallel threads).
 static SIMULATOR: Mutex<()> = Mutex::const_new(());
 
-/// The issuer's default `aud`.
-const AUDIENCE: &str = "holdfast";
-
-/// The environment variable `name`, or a failure that says how to set it.
+/// The swtpm's environment variable `name`.
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: start a software TPM first with \
-             `source scripts/swtpm.sh && swtpm_start \"$(mktemp -d)\"` (and `swtpm_stop` after)"
-        )
-    })
+    fixture_env(name, "a software TPM", "swtpm")
 }
 
 /// The swtpm's TCTI.
@@ -116,40 +107,9 @@ impl Swtpm {
 }
 
 /// An issuer that trusts the EK certificates of `roots` only, and no
-/// software keys. Its clock is the real time: the swtpm's EK certificates
-/// were made minutes ago and are not valid before.
+/// software keys.
 async fn tpm_issuer(roots: Vec<PathBuf>) -> Server {
-    let server = Server::start(|c| {
-        c.attestation.tpm_roots = roots;
-        c.policy.danger_accept_software_keys = false;
-    })
-    .await;
-    server.issuer.clock.set(SystemClock.now().as_secs());
-    server
-}
-
-/// A one-time code for a device of `principal` that allows TPM keys.
-fn tpm_code(server: &Server, principal: &str) -> String {
-    create_code(
-        &server.issuer.state,
-        principal,
-        &[Role::Device],
-        &[KeyKind::Tpm],
-        "admin:test",
-        600,
-        server.now(),
-    )
-    .unwrap()
-    .0
-}
-
-/// `POST /enroll/challenge` with `body` (none: a plain challenge).
-async fn post_challenge(server: &Server, body: Option<Value>) -> Result<Value, Refusal> {
-    let mut request = reqwest::Client::new().post(format!("{}/enroll/challenge", server.url));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    answer(request.send().await.unwrap()).await
+    Server::start_attesting(|c| c.attestation.tpm_roots = roots).await
 }
 
 /// A challenge with a credential activation for `request`.
@@ -194,108 +154,11 @@ async fn post_enroll(
     challenge: &str,
     evidence: &TpmEvidence,
 ) -> Result<Value, Refusal> {
-    let proof = build_enrollment_proof(signer, challenge, code, server.now()).unwrap();
-    let body = json!({
-        "code": code,
-        "kind": "tpm",
-        "name": "swtpm-laptop",
-        "proof": proof,
-        "attestation": evidence,
-    });
-    let response = reqwest::Client::new()
-        .post(format!("{}/enroll", server.url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    answer(response).await
-}
-
-/// Asserts the refusal's status, `error` and `error_description` (exactly
-/// `description`, or starting with it when it ends in `…`), that the
-/// newest `enrollment_refused` audit record names `check`, and that no
-/// device was stored.
-#[track_caller]
-fn assert_refused(
-    server: &Server,
-    got: Result<Value, Refusal>,
-    (status, error, check): (StatusCode, &str, &str),
-    description: &str,
-) {
-    let refusal = match got {
-        Ok(enrolled) => panic!("{check}: enrolled {enrolled}"),
-        Err(refusal) => refusal,
-    };
-    assert_eq!(
-        (refusal.status, refusal.error.as_str()),
-        (status, error),
-        "{check}: {}",
-        refusal.body
-    );
-    let got = refusal.description();
-    match description.strip_suffix('…') {
-        Some(prefix) => assert!(got.starts_with(prefix), "{check}: {got}"),
-        None => assert_eq!(got, description, "{check}"),
-    }
-    let last = server
-        .audited("enrollment_refused")
-        .pop()
-        .expect("the refusal is audited");
-    assert_eq!(last.entry.details["check"], check, "{:?}", last.entry);
-    assert_eq!(last.entry.outcome, error);
-    assert_eq!(last.entry.details["reason"], got);
-    assert!(
-        server.issuer.state.store.devices().unwrap().is_empty(),
-        "{check}: a refusal stored a device"
-    );
-}
-
-/// 403 `access_denied`, audited with `check`.
-fn denied(check: &str) -> (StatusCode, &'static str, &str) {
-    (StatusCode::FORBIDDEN, "access_denied", check)
+    crate::support::enrollment::post_enroll(server, code, "tpm", signer, challenge, evidence).await
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A service behind `VerifierLayer`, synchronised with the issuer's feed
-/// (so it admits only enrolled keys): `GET /whoami` answers the verified
-/// identity.
-struct Protected {
-    url: String,
-    _feed: FeedHandle,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Protected {
-    async fn start(server: &Server) -> Self {
-        async fn whoami(Verified(id): Verified) -> Json<VerifiedIdentity> {
-            Json(id)
-        }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let config = VerifierConfig::new(&server.url, AUDIENCE, &url, RS_ID, RS_SECRET);
-        let options = FeedOptions {
-            clock: server.issuer.clock.clone(),
-            // Short, so that stopping the issuer does not wait for a long-poll.
-            long_poll_wait: Duration::from_secs(1),
-            ..FeedOptions::default()
-        };
-        let (verifier, feed) =
-            holdfast_verifier::connect_with(config, reqwest::Client::new(), options)
-                .await
-                .unwrap();
-        let app = Router::new()
-            .route("/whoami", get(whoami))
-            .layer(holdfast_verifier::VerifierLayer::new(verifier));
-        let (shutdown, _) = crate::support::serve_on(listener, app);
-        Self {
-            url,
-            _feed: feed,
-            _shutdown: shutdown,
-        }
-    }
 }
 
 #[tokio::test]
@@ -306,13 +169,12 @@ async fn enrolls_a_tpm_key_that_gets_tokens_and_passes_the_verifier() {
     let code = bootstrap_admin(&server.issuer.state, "root", server.now()).unwrap();
     let key = Arc::new(swtpm.device_key());
     let jkt = key.public_jwk().thumbprint();
-    let http = reqwest::Client::new();
 
     // Enrollment through the SDK: the EK certificate and an AK go with the
     // challenge request; the TPM activates the credential and certifies the
     // key over the challenge.
     let enrolled = enroll(
-        &http,
+        &reqwest::Client::new(),
         &server.url,
         EnrollRequest {
             code: &code,
@@ -329,25 +191,13 @@ async fn enrolls_a_tpm_key_that_gets_tokens_and_passes_the_verifier() {
     assert_eq!(enrolled.jkt, jkt.as_str());
 
     // The device record carries what the evidence proved.
-    let device = server
-        .issuer
-        .state
-        .store
-        .device_by_jkt(&jkt)
-        .unwrap()
-        .unwrap();
+    let device = server.device(&jkt);
     assert_eq!(device.id.as_str(), enrolled.client_id);
     assert_eq!(device.kind, KeyKind::Tpm);
     assert_eq!(device.attestation.kind, "tpm");
     let ek = swtpm.tpm.ek_certificate(EkKind::Rsa2048).unwrap().unwrap();
     let details = &device.attestation.details;
-    let fact = |name: &str| {
-        details
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("no {name} in {details:?}"))
-            .to_owned()
-    };
+    let fact = |name: &str| fact(&device, name);
     assert_eq!(fact("tpm_manufacturer"), "00001014");
     assert_eq!(fact("tpm_manufacturer_name"), "IBM");
     assert_eq!(fact("tpm_model"), "swtpm");
@@ -365,43 +215,9 @@ async fn enrolls_a_tpm_key_that_gets_tokens_and_passes_the_verifier() {
     assert_eq!(audited.entry.details["jkt"], jkt.as_str());
 
     // Tokens: the client assertion and every DPoP proof are signed inside
-    // the TPM.
+    // the TPM; a protected resource behind the verifier accepts them.
     let signer: Arc<dyn Signer> = key.clone();
-    let client = DpopClient::discover_with(
-        &server.url,
-        &enrolled.client_id,
-        signer,
-        http,
-        server.issuer.clock.clone(),
-    )
-    .await
-    .unwrap();
-    let token = client.access_token().await.unwrap();
-    let introspected = server.introspect(token.expose()).await;
-    assert_eq!(introspected["active"], true);
-    assert_eq!(introspected["client_id"], enrolled.client_id.as_str());
-    assert_eq!(introspected["cnf"]["jkt"], jkt.as_str());
-    assert_eq!(introspected["amr"], json!(["hwk", "pop"]));
-
-    // A protected resource behind the verifier: twice, a fresh proof each.
-    let protected = Protected::start(&server).await;
-    for _ in 0..2 {
-        let response = client
-            .request(
-                Method::GET,
-                &format!("{}/whoami", protected.url),
-                HeaderMap::new(),
-                None,
-            )
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let identity: Value = response.json().await.unwrap();
-        assert_eq!(identity["client_id"], enrolled.client_id.as_str());
-        assert_eq!(identity["sub"], enrolled.principal_id.as_str());
-        assert_eq!(identity["jkt"], jkt.as_str());
-        assert_eq!(identity["amr"], json!(["hwk", "pop"]));
-    }
+    let client = assert_hardware_session(&server, &enrolled, signer).await;
 
     // The admin API shows the attested facts (the TPM device is the admin).
     let response = client
@@ -433,7 +249,7 @@ async fn refuses_weakened_key(
 ) {
     let swtpm = Swtpm::open().await;
     let server = tpm_issuer(vec![ek_ca()]).await;
-    let code = tpm_code(&server, "alice");
+    let code = device_code(&server, "alice", KeyKind::Tpm);
     let key = make(&swtpm.tpm).unwrap();
     let attested = attest(&server, &key, TpmAttestor::new()).await;
     let got = post_enroll(
@@ -444,7 +260,7 @@ async fn refuses_weakened_key(
         &attested.evidence,
     )
     .await;
-    assert_refused(&server, got, denied(check), description);
+    assert_enrollment_refused(&server, got, denied(check), description);
 }
 
 #[tokio::test]
@@ -482,7 +298,7 @@ async fn refuses_a_restricted_key() {
 async fn refuses_a_certification_over_another_challenge() {
     let swtpm = Swtpm::open().await;
     let server = tpm_issuer(vec![ek_ca()]).await;
-    let code = tpm_code(&server, "alice");
+    let code = device_code(&server, "alice", KeyKind::Tpm);
     let key = swtpm.device_key();
     let (request, pending) = TpmAttestor::new().begin(&key).unwrap();
     let (challenge, activation) = tpm_challenge(&server, &request).await;
@@ -492,7 +308,7 @@ async fn refuses_a_certification_over_another_challenge() {
     let other = other["challenge"].as_str().unwrap();
     let evidence = pending.finish(&key, other, &activation).unwrap();
     let got = post_enroll(&server, &code, &key, &challenge, &evidence).await;
-    assert_refused(
+    assert_enrollment_refused(
         &server,
         got,
         denied("nonce_mismatch"),
@@ -504,7 +320,7 @@ async fn refuses_a_certification_over_another_challenge() {
 async fn refuses_a_certification_by_an_ak_that_was_never_activated() {
     let swtpm = Swtpm::open().await;
     let server = tpm_issuer(vec![ek_ca()]).await;
-    let code = tpm_code(&server, "alice");
+    let code = device_code(&server, "alice", KeyKind::Tpm);
     let key = swtpm.device_key();
     let (request, pending) = TpmAttestor::new().begin(&key).unwrap();
     let (challenge, activation) = tpm_challenge(&server, &request).await;
@@ -515,7 +331,7 @@ async fn refuses_a_certification_by_an_ak_that_was_never_activated() {
 
     // Presented as the activated AK: its signature does not verify.
     let got = post_enroll(&server, &code, &key, &challenge, &evidence).await;
-    assert_refused(
+    assert_enrollment_refused(
         &server,
         got,
         denied("attest_signature_invalid"),
@@ -525,7 +341,7 @@ async fn refuses_a_certification_by_an_ak_that_was_never_activated() {
     // Presented as itself: it is not the AK the credential was made for.
     evidence.ak_public = Bytes(other_ak);
     let got = post_enroll(&server, &code, &key, &challenge, &evidence).await;
-    assert_refused(
+    assert_enrollment_refused(
         &server,
         got,
         denied("ak_name_mismatch"),
@@ -538,7 +354,7 @@ async fn refuses_a_certification_by_an_ak_that_was_never_activated() {
 async fn refuses_tampered_and_transplanted_evidence_then_accepts_the_honest_one() {
     let swtpm = Swtpm::open().await;
     let server = tpm_issuer(vec![ek_ca()]).await;
-    let code = tpm_code(&server, "alice");
+    let code = device_code(&server, "alice", KeyKind::Tpm);
     let key = swtpm.device_key();
     // The ECC P-384 EK: the issuer's MakeCredential is ECDH here.
     let honest = attest(&server, &key, TpmAttestor::with_ek(EkKind::EccP384)).await;
@@ -552,66 +368,56 @@ async fn refuses_tampered_and_transplanted_evidence_then_accepts_the_honest_one(
             .unwrap()
             .0
     };
-    let mut evidence = honest.evidence.clone();
-    evidence.certify_signature = other.certify_signature.clone();
-    let got = post_enroll(&server, &code, &key, challenge, &evidence).await;
-    assert_refused(
-        &server,
-        got,
-        denied("attest_signature_invalid"),
-        "tpm attestation refused: TPMS_ATTEST signature does not verify with the attestation key: …",
-    );
-
-    // One bit of TPMS_ATTEST flipped (its last byte: the certified name).
-    let mut evidence = honest.evidence.clone();
-    *evidence.certify_info.0.last_mut().unwrap() ^= 0x01;
-    let got = post_enroll(&server, &code, &key, challenge, &evidence).await;
-    assert_refused(
-        &server,
-        got,
-        denied("attest_signature_invalid"),
-        "tpm attestation refused: TPMS_ATTEST signature does not verify with the attestation key: …",
-    );
-
-    // Its magic changed: not a structure the TPM made.
-    let mut evidence = honest.evidence.clone();
-    evidence.certify_info.0[0] ^= 0x01;
-    let got = post_enroll(&server, &code, &key, challenge, &evidence).await;
-    assert_refused(
-        &server,
-        got,
-        denied("attest_malformed"),
-        "tpm attestation refused: TPMS_ATTEST is malformed: …",
-    );
-
-    // Another public area than the one certified (one byte of the point).
-    let mut evidence = honest.evidence.clone();
-    *evidence.key_public.0.last_mut().unwrap() ^= 0x01;
-    let got = post_enroll(&server, &code, &key, challenge, &evidence).await;
-    assert_refused(
-        &server,
-        got,
-        denied("certified_name_mismatch"),
-        "tpm attestation refused: TPMS_ATTEST certifies another object: the name is not \
-         nameAlg ‖ H(key public area)",
-    );
-
-    // A guessed secret.
-    let mut evidence = honest.evidence.clone();
-    evidence.activated_secret = Bytes(vec![0; 32]);
-    let got = post_enroll(&server, &code, &key, challenge, &evidence).await;
-    assert_refused(
-        &server,
-        got,
-        denied("ak_not_activated"),
-        "tpm attestation refused: the attestation key was never activated: the credential \
-         secret does not match",
-    );
+    let signature_invalid = "tpm attestation refused: TPMS_ATTEST signature does not verify with the attestation key: …";
+    // Each change to the honest evidence (the other AK's is at hand), the
+    // check that refuses it and its description.
+    type Tamper = fn(&mut TpmEvidence, &TpmEvidence);
+    let tampered: [(&str, Tamper, &str, &str); 5] = [
+        (
+            "another AK's signature",
+            |evidence, other| evidence.certify_signature = other.certify_signature.clone(),
+            "attest_signature_invalid",
+            signature_invalid,
+        ),
+        (
+            "one bit of TPMS_ATTEST flipped (its last byte: the certified name)",
+            |evidence, _| *evidence.certify_info.0.last_mut().unwrap() ^= 0x01,
+            "attest_signature_invalid",
+            signature_invalid,
+        ),
+        (
+            "its magic changed: not a structure the TPM made",
+            |evidence, _| evidence.certify_info.0[0] ^= 0x01,
+            "attest_malformed",
+            "tpm attestation refused: TPMS_ATTEST is malformed: …",
+        ),
+        (
+            "another public area than the one certified (one byte of the point)",
+            |evidence, _| *evidence.key_public.0.last_mut().unwrap() ^= 0x01,
+            "certified_name_mismatch",
+            "tpm attestation refused: TPMS_ATTEST certifies another object: the name is not \
+             nameAlg ‖ H(key public area)",
+        ),
+        (
+            "a guessed secret",
+            |evidence, _| evidence.activated_secret = Bytes(vec![0; 32]),
+            "ak_not_activated",
+            "tpm attestation refused: the attestation key was never activated: the credential \
+             secret does not match",
+        ),
+    ];
+    for (what, tamper, check, description) in tampered {
+        println!("tampered: {what}");
+        let mut evidence = honest.evidence.clone();
+        tamper(&mut evidence, &other);
+        let got = post_enroll(&server, &code, &key, challenge, &evidence).await;
+        assert_enrollment_refused(&server, got, denied(check), description);
+    }
 
     // The TPM key's evidence, with a software key's proof.
     let software = SoftwareKey::generate().unwrap();
     let got = post_enroll(&server, &code, &software, challenge, &honest.evidence).await;
-    assert_refused(
+    assert_enrollment_refused(
         &server,
         got,
         denied("key_mismatch"),
@@ -634,7 +440,7 @@ async fn refuses_tampered_and_transplanted_evidence_then_accepts_the_honest_one(
 async fn refuses_evidence_moved_to_another_challenge() {
     let swtpm = Swtpm::open().await;
     let server = tpm_issuer(vec![ek_ca()]).await;
-    let code = tpm_code(&server, "alice");
+    let code = device_code(&server, "alice", KeyKind::Tpm);
     let key = swtpm.device_key();
     let honest = attest(&server, &key, TpmAttestor::new()).await;
 
@@ -642,7 +448,7 @@ async fn refuses_evidence_moved_to_another_challenge() {
     let plain = post_challenge(&server, None).await.unwrap();
     let plain = plain["challenge"].as_str().unwrap();
     let got = post_enroll(&server, &code, &key, plain, &honest.evidence).await;
-    assert_refused(
+    assert_enrollment_refused(
         &server,
         got,
         (
@@ -657,7 +463,7 @@ async fn refuses_evidence_moved_to_another_challenge() {
     // the first one does not answer it.
     let (replayed, _) = tpm_challenge(&server, &honest.request).await;
     let got = post_enroll(&server, &code, &key, &replayed, &honest.evidence).await;
-    assert_refused(
+    assert_enrollment_refused(
         &server,
         got,
         denied("ak_not_activated"),
@@ -676,7 +482,7 @@ async fn refuses_an_ek_certificate_from_an_untrusted_ca() {
     // A real TPM vendor's root: the swtpm's EK does not chain to it.
     let vendor = tpm_issuer(vec![hw_data("ek/stmicro/stm-tpm-ek-root-ca.pem")]).await;
     let got = post_challenge(&vendor, Some(json!({ "tpm": request }))).await;
-    assert_refused(
+    assert_enrollment_refused(
         &vendor,
         got,
         denied("ek_untrusted"),
@@ -687,7 +493,7 @@ async fn refuses_an_ek_certificate_from_an_untrusted_ca() {
     // the names match, the signature does not.
     let look_alike = tpm_issuer(vec![hw_data("swtpm/swtpm-localca.pem")]).await;
     let got = post_challenge(&look_alike, Some(json!({ "tpm": request }))).await;
-    assert_refused(
+    assert_enrollment_refused(
         &look_alike,
         got,
         denied("ek_chain_signature_invalid"),

@@ -10,16 +10,11 @@ use std::time::{Duration, Instant};
 use getrandom::SysRng;
 use holdfast_proto::{AccessToken, Clock as _, Htu, Jkt, ProofRequest, UnixTime, build_proof};
 use holdfast_verifier::registry::RegistryRefusal;
-use holdfast_verifier::{
-    FeedHandle, FeedOptions, RequestParts, VerifiedIdentity, Verifier, VerifierConfig, VerifyError,
-    connect_with,
-};
+use holdfast_verifier::{FeedHandle, RequestParts, VerifiedIdentity, Verifier, VerifyError};
 
 use crate::issuer_flow::{admin_agent, enrolled_agent};
-use crate::support::{Agent, RS_ID, RS_SECRET, Server};
+use crate::support::{Agent, Server};
 
-/// The issuer's default `aud`.
-const AUDIENCE: &str = "holdfast";
 /// The protected service's base URL (`htu` prefix); nothing listens there.
 const BASE: &str = "https://api.example";
 /// How long a change may take to reach the verifier before the test fails.
@@ -27,17 +22,10 @@ const DEADLINE: Duration = Duration::from_secs(5);
 
 /// Connects a verifier to `server`, on the issuer's (test) clock.
 async fn follow(server: &Server, max_staleness: u64) -> (Arc<Verifier>, FeedHandle) {
-    let mut config = VerifierConfig::new(&server.url, AUDIENCE, BASE, RS_ID, RS_SECRET);
-    config.max_staleness = Some(max_staleness);
-    let options = FeedOptions {
-        clock: server.issuer.clock.clone(),
-        // Short, so that stopping the issuer does not wait for a long-poll.
-        long_poll_wait: Duration::from_secs(1),
-        ..FeedOptions::default()
-    };
-    connect_with(config, reqwest::Client::new(), options)
-        .await
-        .unwrap()
+    crate::support::follow(server, BASE, |config, _| {
+        config.max_staleness = Some(max_staleness);
+    })
+    .await
 }
 
 /// `GET /orders` with `token` and a fresh proof by `agent` at `now`.

@@ -25,10 +25,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::issuer_flow::{admin_agent, enrolled_agent};
-use crate::support::{Agent, RS_ID, RS_SECRET, Server};
-
-/// The issuer's default `aud`.
-const AUDIENCE: &str = "holdfast";
+use crate::support::{AUDIENCE, Agent, RS_ID, RS_SECRET, Server};
 
 /// The example service's handler: who called.
 async fn orders(Verified(id): Verified) -> Json<VerifiedIdentity> {

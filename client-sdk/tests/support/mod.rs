@@ -1,17 +1,32 @@
 //! What the CLI tests share: a real issuer served in-process on 127.0.0.1,
-//! and assertions on the `holdfast` binary's output.
+//! the `holdfast` binary run on an agent directory, and assertions on its
+//! output and files.
 //!
 //! Each test file is its own binary and uses a part of this.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::process::Output;
+use std::path::Path;
+use std::process::{Command, Output};
 
+use holdfast_hw::KeyKind;
 use holdfast_proto::{Clock as _, SystemClock};
 use holdfast_server::config::Config;
-use holdfast_server::enrollment::bootstrap_admin;
+use holdfast_server::enrollment::{bootstrap_admin, create_code};
+use holdfast_server::model::Role;
 use holdfast_server::testing::TestIssuer;
 use serde_json::Value;
+
+/// The environment variable `name`, set by `scripts/{script}.sh` when it
+/// starts `fixture`, or a failure that says how to start it.
+pub(crate) fn fixture_env(name: &str, fixture: &str, script: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: start {fixture} first with \
+             `source scripts/{script}.sh && {script}_start \"$(mktemp -d)\"` (and `{script}_stop` after)"
+        )
+    })
+}
 
 /// A real issuer on a free port, on a runtime of its own (the tests
 /// themselves are synchronous: they run the binary and wait).
@@ -65,6 +80,22 @@ impl Issuer {
         bootstrap_admin(&self.issuer.state, "root", self.issuer.now()).unwrap()
     }
 
+    /// A one-time code, valid ten minutes, for a device (role `device`) of
+    /// `principal` that allows keys of `kind`.
+    pub(crate) fn device_code(&self, principal: &str, kind: KeyKind) -> String {
+        create_code(
+            &self.issuer.state,
+            principal,
+            &[Role::Device],
+            &[kind],
+            "admin:test",
+            600,
+            self.issuer.now(),
+        )
+        .unwrap()
+        .0
+    }
+
     /// The number of audit records of `event`.
     pub(crate) fn audited(&self, event: &str) -> usize {
         holdfast_server::audit::AuditPages::new(self.issuer.state.store.as_ref(), 1)
@@ -76,6 +107,43 @@ impl Issuer {
     /// Stops serving.
     pub(crate) fn stop(self) {
         self.runtime.shutdown_background();
+    }
+}
+
+/// `holdfast --agent-dir DIR ARGS…`, with none of the variables that would
+/// change what it does, and tpm2-tss's own logging off.
+pub(crate) fn holdfast_command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_holdfast"));
+    command
+        .arg("--agent-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("HOLDFAST_AGENT_DIR")
+        .env_remove("HOLDFAST_ENROLLMENT_CODE")
+        .env_remove("HOLDFAST_TPM_TCTI")
+        .env_remove("HOLDFAST_PIV_PIN")
+        .env("TSS2_LOG", "all+NONE");
+    command
+}
+
+/// Runs `holdfast --agent-dir DIR ARGS…` to its end.
+pub(crate) fn holdfast(dir: &Path, args: &[&str]) -> Output {
+    holdfast_command(dir, args).output().unwrap()
+}
+
+/// The agent state (`agent.json`) in `dir`.
+pub(crate) fn state(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("agent.json")).unwrap()).unwrap()
+}
+
+/// Only its owner can read or write `path` (mode 0600).
+#[track_caller]
+pub(crate) fn assert_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", path.display());
     }
 }
 

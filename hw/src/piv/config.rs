@@ -4,7 +4,7 @@
 
 use core::fmt;
 use core::str::FromStr;
-use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use holdfast_proto::Jwk;
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::attestation::piv::{PinPolicy, TouchPolicy};
+use crate::private_file::{self, PrivateFileError};
 
 /// A PIV key slot that can hold a Holdfast key: `9a` (authentication, the
 /// default), `9c` (digital signature), `9d` (key management), `9e` (card
@@ -179,27 +180,38 @@ impl fmt::Debug for PinSource {
     }
 }
 
+/// Far above a PIN (6 to 8 bytes) and its line ending; bounds what is read.
+const MAX_PIN_FILE_LEN: u64 = 1024;
+
 fn read_pin_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, PinSourceError> {
-    let io = |source| PinSourceError::FileIo {
-        path: path.to_owned(),
-        source,
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(PinSourceError::FileInsecure {
-                path: path.to_owned(),
-                mode,
-            });
-        }
-    }
-    let contents = Zeroizing::new(fs::read(path).map_err(io)?);
+    let contents = private_file::read(path, MAX_PIN_FILE_LEN).map_err(pin_file_error)?;
     // The first line, without its line ending: `echo 123456 > pin` works.
     let line = contents.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     Ok(Zeroizing::new(line.to_vec()))
+}
+
+/// The PIN file's errors keep their own words ("PIN file …"): the shared
+/// ones speak of key files.
+fn pin_file_error(e: PrivateFileError) -> PinSourceError {
+    match e {
+        PrivateFileError::InsecurePermissions { path, mode } => {
+            PinSourceError::FileInsecure { path, mode }
+        }
+        PrivateFileError::Io { path, source } => PinSourceError::FileIo { path, source },
+        PrivateFileError::TooLarge { path, max_len } => PinSourceError::FileIo {
+            path,
+            source: io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                format!("larger than {max_len} bytes"),
+            ),
+        },
+        // Only writing meets a file that must not be overwritten.
+        PrivateFileError::Exists(path) => PinSourceError::FileIo {
+            path,
+            source: io::ErrorKind::AlreadyExists.into(),
+        },
+    }
 }
 
 /// Why the PIN could not be read from its source.
@@ -428,23 +440,35 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn pin_file_takes_the_first_line_and_must_be_private() {
-        use std::io::Write as _;
+        use std::fs;
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pin");
-        let mut file = fs::File::create(&path).unwrap();
-        file.write_all(b"654321\r\nignored\n").unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        private_file::write_new(&path, b"654321\r\nignored\n").unwrap();
         let source = PinSource::File(path.clone());
         assert_eq!(source.read().unwrap().unwrap().as_slice(), b"654321");
 
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
-        assert!(matches!(
-            source.read(),
-            Err(PinSourceError::FileInsecure { mode: 0o640, .. })
-        ));
+        let err = source.read().unwrap_err();
+        assert!(
+            matches!(err, PinSourceError::FileInsecure { mode: 0o640, .. }),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "PIN file {0}: permissions 640 allow other users to read it; run `chmod 600 {0}`",
+                path.display()
+            )
+        );
         let absent = PinSource::File(dir.path().join("absent"));
         assert!(matches!(absent.read(), Err(PinSourceError::FileIo { .. })));
+
+        let large = dir.path().join("large");
+        private_file::write_new(&large, &[b'1'; 2048]).unwrap();
+        let err = PinSource::File(large).read().unwrap_err();
+        assert!(matches!(err, PinSourceError::FileIo { .. }), "{err}");
+        assert!(err.to_string().ends_with("larger than 1024 bytes"), "{err}");
     }
 
     #[test]

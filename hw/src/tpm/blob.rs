@@ -12,14 +12,13 @@
 //! (see `key.rs`), so the file is not a secret in the way a PKCS#8 file is;
 //! it is still written 0600, since it names the device's identity key.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tss_esapi::structures::{Private, Public};
 use tss_esapi::traits::{Marshall as _, UnMarshall as _};
 
 use super::error::TpmError;
+use crate::private_file::{self, PrivateFileError};
 
 const MAGIC: &[u8; 6] = b"HFTPMK";
 const VERSION: u16 = 1;
@@ -96,90 +95,18 @@ fn take_sized(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     Some(rest.split_at(len))
 }
 
-/// A new file, mode 0600, that must not exist yet. Created before the TPM
-/// does any work, so an existing key is never lost to a mistaken `create`.
-pub(crate) struct NewKeyFile {
-    path: PathBuf,
-    file: Option<fs::File>,
-}
-
-impl NewKeyFile {
-    pub(crate) fn create(path: &Path) -> Result<Self, TpmError> {
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::AlreadyExists => TpmError::Exists(path.to_owned()),
-            _ => TpmError::Io {
-                path: path.to_owned(),
-                source,
-            },
-        })?;
-        Ok(Self {
-            path: path.to_owned(),
-            file: Some(file),
-        })
-    }
-
-    /// Writes and syncs `bytes`; the file stays.
-    pub(crate) fn commit(mut self, bytes: &[u8]) -> Result<(), TpmError> {
-        let Some(mut file) = self.file.take() else {
-            return Ok(());
-        };
-        let written = file.write_all(bytes).and_then(|()| file.sync_all());
-        if let Err(source) = written {
-            // Dropping `self` with `file` taken would keep the file: remove it
-            // here, so no half-written key is left behind.
-            let _ = fs::remove_file(&self.path);
-            return Err(TpmError::Io {
-                path: self.path.clone(),
-                source,
-            });
-        }
-        Ok(())
-    }
-}
-
-impl Drop for NewKeyFile {
-    fn drop(&mut self) {
-        // Not committed: the key was never made, leave nothing behind.
-        if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
 /// Reads a key file, refusing one that other users can read or that is
 /// implausibly large.
 pub(crate) fn read_key_file(path: &Path) -> Result<KeyBlob, TpmError> {
-    let io = |source| TpmError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let meta = fs::metadata(path).map_err(io)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(TpmError::InsecurePermissions {
-                path: path.to_owned(),
-                mode,
-            });
-        }
-    }
-    if meta.len() > MAX_FILE_LEN {
-        return Err(TpmError::MalformedKeyFile {
-            path: path.to_owned(),
-            reason: "too large",
-        });
-    }
-    let bytes = fs::read(path).map_err(io)?;
-    KeyBlob::decode(&bytes).map_err(|reason| TpmError::MalformedKeyFile {
+    let malformed = |reason| TpmError::MalformedKeyFile {
         path: path.to_owned(),
         reason,
-    })
+    };
+    let bytes = private_file::read(path, MAX_FILE_LEN).map_err(|e| match e {
+        PrivateFileError::TooLarge { .. } => malformed("too large"),
+        other => TpmError::File(other),
+    })?;
+    KeyBlob::decode(&bytes).map_err(malformed)
 }
 
 #[cfg(test)]
@@ -234,32 +161,20 @@ mod tests {
     }
 
     #[test]
-    fn never_overwrites_and_cleans_up_uncommitted_files() {
+    fn reads_back_a_written_key_file_and_refuses_a_large_one() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key.tpm");
-        fs::write(&path, b"existing").unwrap();
+        private_file::write_new(&path, &blob().encode().unwrap()).unwrap();
+        assert!(read_key_file(&path).is_ok());
+
+        let large = dir.path().join("large.tpm");
+        private_file::write_new(&large, &[0; MAX_FILE_LEN as usize + 1]).unwrap();
         assert!(matches!(
-            NewKeyFile::create(&path),
-            Err(TpmError::Exists(_))
+            read_key_file(&large),
+            Err(TpmError::MalformedKeyFile {
+                reason: "too large",
+                ..
+            })
         ));
-        assert_eq!(fs::read(&path).unwrap(), b"existing");
-
-        let other = dir.path().join("other.tpm");
-        drop(NewKeyFile::create(&other).unwrap());
-        assert!(!other.exists(), "an uncommitted key file is removed");
-
-        NewKeyFile::create(&other)
-            .unwrap()
-            .commit(&blob().encode().unwrap())
-            .unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            assert_eq!(
-                fs::metadata(&other).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
-        }
-        assert!(read_key_file(&other).is_ok());
     }
 }

@@ -20,8 +20,8 @@ use tss_esapi::structures::{MaxNvBuffer, Public};
 use x509_cert::Certificate;
 
 use super::error::TpmError;
-use super::key::left_pad;
 use crate::attestation::evidence::MAX_MEMBER_LEN;
+use crate::signature::left_pad;
 
 /// Which endorsement key (and certificate) to attest with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

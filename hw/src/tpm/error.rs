@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use tss_esapi::constants::response_code::{Tss2ResponseCode, Tss2ResponseCodeKind};
 
+use crate::private_file::PrivateFileError;
+
 /// Why a TPM operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -108,28 +110,10 @@ pub enum TpmError {
         /// What was wrong.
         what: &'static str,
     },
-    /// A key file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The key file.
-        path: PathBuf,
-        /// The IO error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The key file exists; key files are never overwritten.
-    #[error("{0}: already exists (a key file is never overwritten)")]
-    Exists(PathBuf),
-    /// The key file can be read by other users.
-    #[error(
-        "{path}: key file permissions {mode:o} allow other users to read it; run `chmod 600 {path}`"
-    )]
-    InsecurePermissions {
-        /// The key file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
+    /// A key file could not be created, written or read, already exists,
+    /// or can be read by other users.
+    #[error(transparent)]
+    File(#[from] PrivateFileError),
     /// The key file is not a Holdfast TPM key file, or is damaged.
     #[error("{path}: not a Holdfast TPM key file ({reason})")]
     MalformedKeyFile {

@@ -34,12 +34,13 @@ use tss_esapi::structures::{
 use tss_esapi::traits::Marshall as _;
 use tss_esapi::tss2_esys::TPMT_TK_HASHCHECK;
 
-use super::blob::{KeyBlob, NewKeyFile, read_key_file};
+use super::blob::{KeyBlob, read_key_file};
 use super::device::{Tpm, TpmConfig};
 use super::ek::flush_quietly;
 use super::error::TpmError;
 use crate::kind::KeyKind;
-use crate::signature::p256_jws_from_scalars;
+use crate::private_file::NewPrivateFile;
+use crate::signature::{left_pad, p256_jws_from_scalars};
 
 /// A P-256 signing key inside a TPM, loaded and ready to sign.
 ///
@@ -60,8 +61,8 @@ impl TpmKey {
     /// file at `path` (mode 0600; it must not exist).
     ///
     /// # Errors
-    /// [`TpmError::Exists`] if the file exists (checked before the TPM does
-    /// any work); connection, TPM and IO errors otherwise.
+    /// [`TpmError::File`] ([`PrivateFileError::Exists`]) if the file exists (checked before the TPM does any work);
+    /// connection, TPM and IO errors otherwise.
     pub fn create(config: &TpmConfig, path: &Path) -> Result<Self, TpmError> {
         Tpm::open(config)?.create_key(path)
     }
@@ -71,7 +72,9 @@ impl TpmKey {
     /// # Errors
     /// [`TpmError::KeyFromAnotherTpm`] if the file was made by another TPM
     /// (or before this one was cleared); [`TpmError::MalformedKeyFile`],
-    /// [`TpmError::InsecurePermissions`], connection and TPM errors otherwise.
+    /// [`TpmError::File`] (for instance
+    /// [`PrivateFileError::InsecurePermissions`]), connection and TPM errors
+    /// otherwise.
     pub fn load(config: &TpmConfig, path: &Path) -> Result<Self, TpmError> {
         Tpm::open(config)?.load_key(path)
     }
@@ -175,7 +178,7 @@ impl Tpm {
     /// # Errors
     /// As [`TpmKey::create`].
     pub fn create_key(&self, path: &Path) -> Result<TpmKey, TpmError> {
-        let file = NewKeyFile::create(path)?;
+        let file = NewPrivateFile::create(path)?;
         let template =
             device_key_template().map_err(|e| TpmError::command("building the key template", e))?;
         let (blob, handle) = self.with(|ctx| create_and_load(ctx, template))?;
@@ -405,16 +408,6 @@ pub(crate) fn p256_jwk(public: &Public) -> Result<Jwk, TpmError> {
     Ok(Jwk::p256(x, y))
 }
 
-/// Big-endian bytes, leading zeros dropped or added, as exactly `N` bytes.
-pub(crate) fn left_pad<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
-    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
-    let significant = bytes.get(start..)?;
-    let mut out = [0u8; N];
-    out.get_mut(N.checked_sub(significant.len())?..)?
-        .copy_from_slice(significant);
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,13 +424,5 @@ mod tests {
         assert!(!attributes.restricted());
         assert!(!attributes.decrypt());
         assert_eq!(public.name_hashing_algorithm(), HashingAlgorithm::Sha256);
-    }
-
-    #[test]
-    fn left_pad_handles_short_long_and_zero_padded_input() {
-        assert_eq!(left_pad::<4>(&[1, 2]), Some([0, 0, 1, 2]));
-        assert_eq!(left_pad::<4>(&[0, 0, 0, 1, 2]), Some([0, 0, 1, 2]));
-        assert_eq!(left_pad::<4>(&[1, 2, 3, 4, 5]), None);
-        assert_eq!(left_pad::<4>(&[]), Some([0; 4]));
     }
 }

@@ -11,6 +11,11 @@ use serde_json::json;
 
 use crate::store::StoreError;
 
+/// Longest `error_description` sent, in bytes (then `…`). Descriptions can
+/// echo client input (a parameter name, a parser's message): whatever the
+/// input, the answer stays small.
+pub const MAX_DESCRIPTION_BYTES: usize = 300;
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
@@ -27,11 +32,21 @@ pub struct ApiError {
 
 impl ApiError {
     /// An OAuth error with `status`, `code` and a description for the client.
+    /// The description is cut at [`MAX_DESCRIPTION_BYTES`] (marked `…`).
     pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
+        let mut description = description.into();
+        if description.len() > MAX_DESCRIPTION_BYTES {
+            let at = (0..=MAX_DESCRIPTION_BYTES)
+                .rev()
+                .find(|&i| description.is_char_boundary(i))
+                .unwrap_or(0);
+            description.truncate(at);
+            description.push('…');
+        }
         Self {
             status,
             code,
-            description: description.into(),
+            description,
             nonce: None,
             challenge: None,
             bare_challenge: false,
@@ -154,5 +169,20 @@ impl IntoResponse for ApiError {
             headers.insert("dpop-nonce", value);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_echoing_input_stay_bounded_on_a_char_boundary() {
+        let long = format!("parameter {:?} is repeated", "é".repeat(1000));
+        let error = ApiError::invalid_request(long);
+        assert!(error.description().len() <= MAX_DESCRIPTION_BYTES + '…'.len_utf8());
+        assert!(error.description().ends_with('…'));
+        let short = ApiError::invalid_request("the body must be form-encoded");
+        assert_eq!(short.description(), "the body must be form-encoded");
     }
 }

@@ -13,17 +13,15 @@ use holdfast_proto::Clock;
 use holdfast_server::store::AuditRecord;
 use holdfast_verifier::jwks::JwksOptions;
 use holdfast_verifier::{
-    FeedHandle, FeedOptions, ProxyOptions, Verified, VerifiedIdentity, Verifier, VerifierConfig,
-    VerifierLayer, proxy_router,
+    FeedHandle, FeedOptions, ProxyOptions, Verified, VerifiedIdentity, VerifierLayer,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::support::{Agent, RS_ID, RS_SECRET, Server, serve_on};
+use crate::support::{Agent, Server, follow, serve, serve_on, serve_proxy};
 
-/// The issuer's default `aud`.
-pub(super) const AUDIENCE: &str = "holdfast";
+pub(super) use crate::support::AUDIENCE;
 /// How long a change may take to reach a verifier before a test fails.
 pub(super) const DEADLINE: Duration = Duration::from_secs(5);
 
@@ -60,37 +58,16 @@ async fn count(State((calls, delay)): State<(Arc<AtomicUsize>, Duration)>) -> &'
     "ok"
 }
 
-/// Serves `app` on 127.0.0.1:0 with the peer address; its URL and its stop.
-async fn serve(app: Router) -> (String, oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (shutdown, _) = serve_on(listener, app);
-    (url, shutdown)
-}
-
-/// A verifier following `server`'s feed for a service at `base_url`, on
-/// `clock`.
-async fn follow(
-    server: &Server,
-    base_url: &str,
-    clock: Arc<dyn Clock>,
-) -> (Arc<Verifier>, FeedHandle) {
-    let config = VerifierConfig::new(&server.url, AUDIENCE, base_url, RS_ID, RS_SECRET);
-    let options = FeedOptions {
-        clock,
-        // Short, so that a test that moves the clock sees a fresh sync soon
-        // and stopping the issuer does not wait for a long-poll.
-        long_poll_wait: Duration::from_secs(1),
-        // A rotation's new `kid` is fetched at once, not 10 s later.
-        jwks: JwksOptions {
-            min_refetch_interval: Duration::from_millis(100),
-            ..JwksOptions::default()
-        },
-        ..FeedOptions::default()
+/// The feed options of every verifier here, on `clock`.
+fn set_feed(options: &mut FeedOptions, clock: Arc<dyn Clock>) {
+    options.clock = clock;
+    // Short (1 s, as `follow` sets it), so that a test that moves the clock
+    // sees a fresh sync soon. A rotation's new `kid` is fetched at once,
+    // not 10 s later.
+    options.jwks = JwksOptions {
+        min_refetch_interval: Duration::from_millis(100),
+        ..JwksOptions::default()
     };
-    holdfast_verifier::connect_with(config, reqwest::Client::new(), options)
-        .await
-        .unwrap()
 }
 
 /// `holdfast_verifier::proxy_router` on its own port in front of
@@ -113,16 +90,15 @@ impl Proxy {
         upstream: &Upstream,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (verifier, feed) = follow(server, &url, Arc::clone(&clock)).await;
         let options = ProxyOptions {
             timeout: DEADLINE,
-            danger_forward_credentials: false,
-            feed: Some(feed.monitor()),
+            ..ProxyOptions::default()
         };
-        let app = proxy_router(verifier, &upstream.url, options).unwrap();
-        let (shutdown, _) = serve_on(listener, app);
+        let feed_clock = Arc::clone(&clock);
+        let (url, feed, shutdown) = serve_proxy(server, &upstream.url, options, |_, feed| {
+            set_feed(feed, feed_clock);
+        })
+        .await;
         Self {
             url,
             clock,
@@ -169,7 +145,8 @@ impl LayerService {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let clock: Arc<dyn Clock> = server.issuer.clock.clone();
-        let (verifier, feed) = follow(server, &url, Arc::clone(&clock)).await;
+        let feed_clock = Arc::clone(&clock);
+        let (verifier, feed) = follow(server, &url, |_, feed| set_feed(feed, feed_clock)).await;
         let layer = VerifierLayer::new(verifier);
         let app = Router::new()
             .route("/orders", axum::routing::get(orders))

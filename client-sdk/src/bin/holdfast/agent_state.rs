@@ -10,11 +10,12 @@
 //! IO is in [`AgentState::load`] and [`AgentState::save`].
 
 use std::ffi::OsString;
-use std::fs::{self, DirBuilder, OpenOptions};
-use std::io::{ErrorKind, Write as _};
+use std::fs::{self, DirBuilder};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use holdfast_hw::KeyKind;
+use holdfast_hw::private_file::{self, PrivateFileError};
 use holdfast_proto::Jkt;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,7 @@ pub(crate) const STATE_FILE: &str = "agent.json";
 /// The default software key file's name inside the agent directory.
 pub(crate) const DEFAULT_KEY_FILE: &str = "device.pem";
 /// The default TPM key blob's name inside the agent directory.
+#[cfg(feature = "tpm")]
 pub(crate) const DEFAULT_TPM_KEY_FILE: &str = "device.tpmkey";
 
 /// An enrolled device identity, as saved by `holdfast enroll`.
@@ -94,6 +96,10 @@ pub(crate) enum AgentStateError {
         #[source]
         source: std::io::Error,
     },
+    /// The temporary state file could not be written (mode 0600, never
+    /// over an existing file).
+    #[error(transparent)]
+    File(#[from] PrivateFileError),
     /// The file is not a state file this version understands.
     #[error("{} is damaged: {source} (enroll again with `holdfast enroll --force`)", path.display())]
     Malformed {
@@ -138,13 +144,19 @@ impl AgentState {
             source: std::io::Error::other(e),
         })?;
         json.push(b'\n');
-        let written =
-            write_new_private(&temporary, &json).and_then(|()| fs::rename(&temporary, &path));
-        if let Err(source) = written {
+        let written = private_file::write_new(&temporary, &json)
+            .map_err(AgentStateError::from)
+            .and_then(|()| {
+                fs::rename(&temporary, &path).map_err(|source| AgentStateError::Io {
+                    path: path.clone(),
+                    source,
+                })
+            });
+        if written.is_err() {
+            // Also clears a temporary left by a crashed run with this pid.
             let _ = fs::remove_file(&temporary);
-            return Err(AgentStateError::Io { path, source });
         }
-        Ok(path)
+        written.map(|()| path)
     }
 }
 
@@ -188,17 +200,6 @@ pub(crate) fn create_dir(dir: &Path) -> Result<(), AgentStateError> {
         path: dir.to_owned(),
         source,
     })
-}
-
-/// Writes `bytes` to a new file readable only by its owner.
-fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 /// `KeyKind` as its name (`software`, `tpm`, `yubikey`).

@@ -6,6 +6,7 @@
 
 use super::alg::{self, HashAlg};
 use super::marshal::{ParseError, ParseProblem, Reader};
+use crate::signature::left_pad;
 
 const STRUCTURE: &str = "TPMT_PUBLIC";
 /// `sizeof(TPMU_HA)`: the largest digest (SHA-512).
@@ -354,16 +355,6 @@ impl TpmtPublic {
             _ => None,
         }
     }
-}
-
-/// `bytes` as an `N`-byte big-endian number, if it fits.
-pub(crate) fn left_pad<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
-    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
-    let significant = bytes.get(start..)?;
-    let mut out = [0u8; N];
-    out.get_mut(N.checked_sub(significant.len())?..)?
-        .copy_from_slice(significant);
-    Some(out)
 }
 
 /// `TPMT_SYM_DEF_OBJECT` (Part 2 §11.1.7).

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use holdfast_client::{ClientError, DpopClient};
-use holdfast_hw::{KeyKind, SoftwareKey, TpmConfig, TpmKey};
+use holdfast_hw::{KeyKind, SoftwareKey};
 use holdfast_proto::{Signer, SystemClock};
 
 use crate::agent_state::{AgentState, AgentStateError, agent_dir};
@@ -43,16 +43,7 @@ pub(crate) fn load(dir: &Path) -> Result<Enrolled, CliError> {
             SoftwareKey::load(&state.key_file)
                 .map_err(|e| CliError::Failed(format!("cannot load the device key: {e}")))?,
         ),
-        (KeyKind::Tpm, Some(tpm), _) => {
-            let config = TpmConfig::new(tpm.tcti.clone());
-            Arc::new(TpmKey::load(&config, &state.key_file).map_err(|e| {
-                CliError::Failed(format!(
-                    "cannot load the TPM key {} ({}): {e}",
-                    state.key_file.display(),
-                    tpm.tcti
-                ))
-            })?)
-        }
+        (KeyKind::Tpm, Some(location), _) => super::tpm::open(location, &state.key_file)?,
         (KeyKind::Yubikey, _, Some(location)) => super::yubikey::open(location, &state.jkt)?,
         (other, _, _) => {
             return Err(CliError::Failed(format!(

@@ -4,18 +4,17 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use holdfast_client::evidence::TpmEnrollment;
 use holdfast_client::{
     ClientError, EnrollRequest, Enrollment, EnrollmentEvidence, NoEvidence, enroll as enroll_key,
 };
-use holdfast_hw::{KeyKind, SoftwareKey, TpmConfig, TpmKey};
+use holdfast_hw::{KeyKind, SoftwareKey};
 use holdfast_proto::{Clock as _, Signer, SystemClock};
 
 use super::agent::{self, explain};
 use super::table::print_fields;
 use crate::agent_state::{
-    AgentState, AgentStateError, DEFAULT_KEY_FILE, DEFAULT_TPM_KEY_FILE, STATE_FILE, TpmLocation,
-    YubikeyLocation, create_dir,
+    AgentState, AgentStateError, DEFAULT_KEY_FILE, STATE_FILE, TpmLocation, YubikeyLocation,
+    create_dir,
 };
 use crate::cli::EnrollArgs;
 use crate::error::CliError;
@@ -116,22 +115,12 @@ struct NewKey {
 /// Creates (or reuses) the key of the kind the flags ask for.
 fn new_key(args: &EnrollArgs, dir: &Path) -> Result<NewKey, CliError> {
     if args.tpm {
-        let key_file = args
-            .key_file
-            .clone()
-            .unwrap_or_else(|| dir.join(DEFAULT_TPM_KEY_FILE));
-        let key_file = std::path::absolute(&key_file).unwrap_or(key_file);
-        let config = args
-            .tpm_tcti
-            .clone()
-            .map_or_else(TpmConfig::default, TpmConfig::new);
-        let key = Arc::new(tpm_key(&config, &key_file)?);
-        return Ok(NewKey {
+        return super::tpm::new_key(args, dir).map(|(key, evidence, key_file, location)| NewKey {
             kind: KeyKind::Tpm,
-            evidence: Box::new(TpmEnrollment::new(Arc::clone(&key))),
             signer: key,
+            evidence,
             key_file,
-            tpm: Some(TpmLocation { tcti: config.tcti }),
+            tpm: Some(location),
             yubikey: None,
         });
     }
@@ -158,25 +147,6 @@ fn new_key(args: &EnrollArgs, dir: &Path) -> Result<NewKey, CliError> {
         tpm: None,
         yubikey: None,
     })
-}
-
-/// The TPM key in `path`: loaded if it exists (and belongs to this TPM),
-/// else created inside the TPM and its wrapped blob saved there.
-fn tpm_key(config: &TpmConfig, path: &Path) -> Result<TpmKey, CliError> {
-    let tpm_failed =
-        |e: holdfast_hw::TpmError| CliError::Failed(format!("TPM ({}): {e}", config.tcti));
-    if path.exists() {
-        let key = TpmKey::load(config, path).map_err(|e| {
-            CliError::Failed(format!(
-                "TPM ({}): {e}; refusing to overwrite {}: move it away or pass another --key-file",
-                config.tcti,
-                path.display()
-            ))
-        })?;
-        eprintln!("holdfast: using the existing TPM key in {}", path.display());
-        return Ok(key);
-    }
-    TpmKey::create(config, path).map_err(tpm_failed)
 }
 
 /// An existing identity is kept unless `--force`.

@@ -11,6 +11,11 @@ pub(crate) mod request;
 pub(crate) mod status;
 pub(crate) mod table;
 pub(crate) mod token;
+pub(crate) mod tpm;
+#[cfg(feature = "yubikey")]
+pub(crate) mod yubikey;
+#[cfg(not(feature = "yubikey"))]
+#[path = "yubikey_unsupported.rs"]
 pub(crate) mod yubikey;
 
 use std::future::Future;
