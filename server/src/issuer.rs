@@ -137,6 +137,13 @@ fn client_credentials_inner(
         },
     )
     .map_err(|e: AssertionError| GrantError::InvalidClient(e.to_string()))?;
+    // RFC 7523 §3: `sub` is the client. The lookup used a bounded copy of
+    // it; the verified claim must name exactly this device.
+    if verified.client_id() != device.id.as_str() {
+        return Err(GrantError::InvalidClient(
+            "the client assertion's sub is not this client".into(),
+        ));
+    }
     let principal = admissible(state, &device)?;
 
     // RFC 9449 §5: the proof is by the same enrolled key, so the token can
