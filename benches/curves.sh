@@ -61,7 +61,14 @@ wait_http() { # wait_http URL: until it answers at all (up to 10 min)
   echo "$1 never answered" >&2
   return 1
 }
-kib() { sed -n "s/^$2: *\([0-9]*\) kB/\1/p" "/proc/$1/status"; }
+wait_ready() { # wait_ready URL PID: until URL answers (0) or PID exits (1)
+  while kill -0 "$2" 2>/dev/null; do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+kib() { sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$1/status"; }
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 # ------------------------------------------------------------ 1. load
@@ -97,32 +104,47 @@ measure() {
   wait_http "http://127.0.0.1:$port/jwks"
   sleep 1
   local serve_idle serve_after="null" proxy_rss="null" proxy_hwm="null" proxy_secs="null"
+  local proxy_ready=null snapshot
   serve_idle=$(kib "$serve_pid" VmRSS)
   if [ "$with_proxy" = yes ]; then
+    # The snapshot a verifier starts from (GET /keys/enrolled): time, size,
+    # and what building it costs the issuer.
+    snapshot=$(curl -sS -u "proxy:$rs_secret" -o /dev/null --max-time 900 \
+      -w '"snapshot_secs": %{time_total}, "snapshot_bytes": %{size_download}' \
+      "http://127.0.0.1:$port/keys/enrolled")
+    serve_after=$(kib "$serve_pid" VmRSS)
     pport=$(free_port $((port + 1)))
     started=$(date +%s.%N)
     HOLDFAST_LOG=warn HOLDFAST_PROXY_CLIENT_SECRET="$rs_secret" "$bin/holdfastd" proxy \
       --listen "127.0.0.1:$pport" --upstream "http://127.0.0.1:9" --issuer "http://127.0.0.1:$port" \
-      --client-id proxy --timeout-secs 600 &
+      --client-id proxy &
     proxy_pid=$!
     pids+=("$proxy_pid")
-    # /healthz answers once the snapshot of every device is loaded.
-    wait_http "http://127.0.0.1:$pport/healthz"
-    ready=$(date +%s.%N)
-    sleep 1
-    proxy_rss=$(kib "$proxy_pid" VmRSS)
-    proxy_hwm=$(kib "$proxy_pid" VmHWM)
-    proxy_secs=$(awk "BEGIN { print $ready - $started }")
-    serve_after=$(kib "$serve_pid" VmRSS)
-    stop "$proxy_pid"
+    # /healthz answers once the snapshot of every device is loaded; the
+    # proxy exits instead if it cannot load it.
+    if wait_ready "http://127.0.0.1:$pport/healthz" "$proxy_pid"; then
+      ready=$(date +%s.%N)
+      sleep 1
+      proxy_ready=true
+      proxy_rss=$(kib "$proxy_pid" VmRSS)
+      proxy_hwm=$(kib "$proxy_pid" VmHWM)
+      proxy_secs=$(awk "BEGIN { print $ready - $started }")
+      stop "$proxy_pid"
+    else
+      proxy_ready=false
+      wait "$proxy_pid" 2>/dev/null || true
+    fi
+  else
+    snapshot='"snapshot_secs": null, "snapshot_bytes": null'
   fi
   local serve_hwm disk
   serve_hwm=$(kib "$serve_pid" VmHWM)
   stop "$serve_pid"
   disk=$(du -sk "$data/store" | cut -f1)
   rm -rf "$data"
-  printf '{"devices": %s, "sessions": %s, "serve_rss_kib": %s, "serve_rss_after_snapshot_kib": %s, "serve_hwm_kib": %s, "proxy_rss_kib": %s, "proxy_hwm_kib": %s, "proxy_ready_secs": %s, "store_disk_kib": %s}\n' \
-    "$devices" "$sessions" "$serve_idle" "$serve_after" "$serve_hwm" "$proxy_rss" "$proxy_hwm" "$proxy_secs" "$disk"
+  printf '{"devices": %s, "sessions": %s, "serve_rss_kib": %s, "serve_rss_after_snapshot_kib": %s, "serve_hwm_kib": %s, %s, "proxy_ready": %s, "proxy_rss_kib": %s, "proxy_hwm_kib": %s, "proxy_ready_secs": %s, "store_disk_kib": %s}\n' \
+    "$devices" "$sessions" "$serve_idle" "$serve_after" "$serve_hwm" "$snapshot" "$proxy_ready" \
+    "$proxy_rss" "$proxy_hwm" "$proxy_secs" "$disk"
 }
 
 points_json() { # points_json FILE POINT…
@@ -141,8 +163,13 @@ if [[ $skip != *" devices "* ]]; then
     echo "${points[-1]}"
   done
   points_json "$out/devices.json" "${points[@]}"
-  "$bin/holdfast-plot" points --series "holdfastd serve (idle)=$out/devices.json" \
-    --x devices --y serve_rss_kib --y-div 1024 --out docs/perf/memory_vs_devices_issuer.png \
+  # One y field per plotted line.
+  sed 's/"serve_rss_kib"/"kib"/g' "$out/devices.json" > "$out/devices-idle.json"
+  sed 's/"serve_rss_kib"/"idle_kib"/g; s/"serve_rss_after_snapshot_kib"/"kib"/g' "$out/devices.json" \
+    > "$out/devices-after.json"
+  "$bin/holdfast-plot" points --series "holdfastd serve, idle=$out/devices-idle.json" \
+    --series "holdfastd serve, after one snapshot (GET /keys/enrolled)=$out/devices-after.json" \
+    --x devices --y kib --y-div 1024 --out docs/perf/memory_vs_devices_issuer.png \
     --x-label "enrolled devices" --y-label "VmRSS, MiB" \
     --title "Issuer memory against enrolled devices" --note "$note"
   "$bin/holdfast-plot" points --series "holdfastd proxy, VmRSS=$out/devices.json" \
@@ -160,6 +187,10 @@ if [[ $skip != *" sessions "* ]]; then
     echo "${points[-1]}"
   done
   points_json "$out/sessions.json" "${points[@]}"
+  "$bin/holdfast-plot" points --series "holdfastd serve (idle)=$out/sessions.json" \
+    --x sessions --y serve_rss_kib --y-div 1024 --out docs/perf/memory_vs_sessions_issuer.png \
+    --x-label "live sessions in the store" --y-label "VmRSS, MiB" \
+    --title "Issuer memory against live sessions" --note "$note"
 fi
 
 if [[ $skip != *" memory "* ]]; then
@@ -174,12 +205,6 @@ if [[ $skip != *" memory "* ]]; then
     --x-label "live sessions (cached tokens) or live proofs (replay entries)" \
     --y-label "process VmRSS, MiB" \
     --title "Verifier state against live sessions and proofs" --note "$note"
-fi
-if [[ $skip != *" sessions "* ]]; then
-  "$bin/holdfast-plot" points --series "holdfastd serve (idle)=$out/sessions.json" \
-    --x sessions --y serve_rss_kib --y-div 1024 --out docs/perf/memory_vs_sessions_issuer.png \
-    --x-label "live sessions in the store" --y-label "VmRSS, MiB" \
-    --title "Issuer memory against live sessions" --note "$note"
 fi
 log "JSON in $out; PNGs in docs/perf/"
 exit 0

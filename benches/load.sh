@@ -152,9 +152,9 @@ case $mode in
     done
     log "proxy 2xx/s, verifying / unverified (mean of 2 alternating rounds each): \
 $(calc "$v / 2") / $(calc "$n / 2") = $(calc "$v / $n") (target >= 0.60)"
-    # Both at one fixed rate (half the verifying proxy's peak): the proxy's
+    # Both at one fixed rate (0.3 of the verifying proxy's peak): the proxy's
     # own CPU per request, with the fixed per-second costs shared alike.
-    rate=$(calc "$v / 2 * 0.5")
+    rate=$(calc "$v / 2 * 0.3")
     proxy_run proxy-verify-fixed "$vport" "$verify_pid" --rate "$rate"
     proxy_run proxy-noverify-fixed "$nport" "$noverify_pid" --rate "$rate"
     cv=$(cpu_of "$out/proxy-verify-fixed.json")

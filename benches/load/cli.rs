@@ -30,7 +30,8 @@ pub(crate) struct Args {
     /// Software-key devices to enroll and cycle through.
     #[arg(long, global = true, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) devices: u32,
-    /// Requests in flight at all times (closed loop). Ignored with `--rate`.
+    /// Requests in flight at all times (closed loop); with `--rate`, the most
+    /// in flight (and connections open), as in wrk2.
     #[arg(long, global = true, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) concurrency: u32,
     /// Run once per concurrency level listed (e.g. 1,2,4,…,256), each with
@@ -63,8 +64,8 @@ pub(crate) struct Args {
     /// Per-request timeout, seconds.
     #[arg(long, global = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub(crate) timeout_secs: u64,
-    /// Most open-loop requests in flight; a start beyond it is counted as
-    /// `not_sent` rather than queued.
+    /// Most open-loop requests waiting for a free connection; a start
+    /// beyond it is counted as `not_sent` rather than queued.
     #[arg(long, global = true, default_value_t = 4096)]
     pub(crate) max_in_flight: usize,
     /// Send load to a host outside 127.0.0.0/8 and ::1. Only ever at a

@@ -104,7 +104,7 @@ pub(crate) async fn drive(
     };
     match args.rate {
         None => closed_loop(&load, args.concurrency).await,
-        Some(rate) => open_loop(&load, rate, args.max_in_flight).await,
+        Some(rate) => open_loop(&load, rate, args.concurrency, args.max_in_flight).await,
     }
     let (pool_window, generator_cpu_secs) = counters.await?;
     let rss = sampler.finish().await;
@@ -143,27 +143,40 @@ async fn closed_loop(load: &Arc<Load>, concurrency: u32) {
 }
 
 /// One request every `1/rate` s whatever the answers, latency counted from
-/// the scheduled start (no coordinated omission); at most `max_in_flight`.
-async fn open_loop(load: &Arc<Load>, rate: f64, max_in_flight: usize) {
+/// the scheduled start (no coordinated omission). As in wrk2, at most
+/// `connections` requests are in flight (so at most that many connections
+/// are open): a request due while all are busy waits for one, and the wait
+/// counts in its latency. At most `max_backlog` may wait; a start beyond it
+/// is counted as `not_sent`. Without the cap, a server that falls behind
+/// for a moment is sent a new connection per late request, and the run
+/// measures connection storms (SYN backlog overflow, retransmits after a
+/// second) instead of the server.
+async fn open_loop(load: &Arc<Load>, rate: f64, connections: u32, max_backlog: usize) {
     let period = Duration::from_secs_f64(1.0 / rate);
     let mut ticks = tokio::time::interval(period);
     // A late tick fires at once, so the schedule keeps its average rate.
     ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1)));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(
+        usize::try_from(connections).unwrap_or(1).max(1),
+    ));
+    let backlog = Arc::new(tokio::sync::Semaphore::new(max_backlog.max(1)));
     let mut tasks = JoinSet::new();
     loop {
         let scheduled: Instant = ticks.tick().await.into();
         if scheduled >= load.end {
             break;
         }
-        let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else {
-            load.record(scheduled, "not_sent (in-flight limit)".to_owned(), None);
+        let Ok(queued) = Arc::clone(&backlog).try_acquire_owned() else {
+            load.record(scheduled, "not_sent (backlog limit)".to_owned(), None);
             continue;
         };
-        let load = Arc::clone(load);
+        let (load, in_flight) = (Arc::clone(load), Arc::clone(&in_flight));
         tasks.spawn(async move {
+            let Ok(permit) = in_flight.acquire_owned().await else {
+                return;
+            };
             load.one(scheduled).await;
-            drop(permit);
+            drop((permit, queued));
         });
         // Reap finished tasks so the set stays small.
         while tasks.try_join_next().is_some() {}

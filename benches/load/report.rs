@@ -38,7 +38,7 @@ impl Report {
         };
         let load = args.rate.map_or_else(
             || format!("concurrency {}", args.concurrency),
-            |r| format!("rate {r}/s"),
+            |r| format!("rate {r}/s, ≤{} in flight", args.concurrency),
         );
         let mut sorted_us = outcome.latencies_us.clone();
         sorted_us.sort_unstable();

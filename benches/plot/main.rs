@@ -337,7 +337,7 @@ fn draw_inner(out: &Path, plot: &Plot<'_>, lines: &[Line]) -> Result<(), Error> 
     let plain = |x: &f64| count(*x);
     let x_fmt: &dyn Fn(&f64) -> String = if plot.x_pow2 { &pow2 } else { &plain };
     let y_fmt = |y: &f64| match *y {
-        y if y >= 10.0 => format!("{y:.0}"),
+        y if y >= 10.0 || y == 0.0 => format!("{y:.0}"),
         y if y >= 1.0 => format!("{y:.1}"),
         y => format!("{y:.2}"),
     };

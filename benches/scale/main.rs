@@ -194,8 +194,10 @@ fn memory_one(what: What, n: usize) -> Result<Value, Error> {
     // Each structure is kept alive until after the second reading.
     let kept: Box<dyn std::any::Any> = match what {
         What::ReplayMemory => {
-            // As sized in production: capacity the default (1M) or n.
-            let guard = MemoryReplayGuard::new(n.max(1_000_000));
+            // The default capacity (1M), or n with room to spare: each of
+            // the 16 shards holds a sixteenth, and keys do not spread evenly
+            // enough for a guard of capacity n to take exactly n.
+            let guard = MemoryReplayGuard::new(n.saturating_add(n / 10).max(1_000_000));
             for i in 0..n {
                 let key = ReplayKey::new(&jkt, "https://api.example.com/v1/orders/42", &jti(i));
                 guard.check_and_record(key, NOW.plus(61), NOW)?;

@@ -627,6 +627,64 @@ mod tests {
         );
     }
 
+    /// The benchmarking-only router forwards a request with no credentials
+    /// at all, naming nobody; the real one refuses the same request.
+    #[tokio::test]
+    async fn danger_unverified_router_forwards_what_the_real_one_refuses() {
+        use holdfast_proto::{IssuerKeys, VerifyingKey};
+        use tower::ServiceExt as _;
+
+        struct NoKeys;
+        impl IssuerKeys for NoKeys {
+            fn key(&self, _kid: &str) -> Option<Arc<VerifyingKey>> {
+                None
+            }
+        }
+        // An upstream that echoes who the proxy said the caller was.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream = format!("http://{}", listener.local_addr().unwrap());
+        let echo = Router::new().fallback(|headers: HeaderMap| async move {
+            headers
+                .get(SUBJECT_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_owned()
+        });
+        tokio::spawn(async move { axum::serve(listener, echo).await });
+        let verifier = || {
+            let config = crate::VerifierConfig::new(
+                "https://issuer.example",
+                "api",
+                "https://api.example",
+                "rs",
+                "secret",
+            );
+            Arc::new(Verifier::new(
+                config,
+                Arc::new(NoKeys),
+                Arc::new(crate::Registry::new()),
+            ))
+        };
+        let request = || http::Request::get("/orders").body(Body::empty()).unwrap();
+
+        let real = proxy_router(verifier(), &upstream, ProxyOptions::default()).unwrap();
+        let refused = real.oneshot(request()).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+        let unverified = danger_unverified_proxy_router_for_benchmarks(
+            verifier(),
+            &upstream,
+            ProxyOptions::default(),
+        )
+        .unwrap();
+        let forwarded = unverified.oneshot(request()).await.unwrap();
+        assert_eq!(forwarded.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(forwarded.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"UNVERIFIED");
+    }
+
     #[test]
     fn rejects_upstream_with_query_or_credentials() {
         for url in [
